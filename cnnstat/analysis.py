@@ -1,0 +1,315 @@
+"""Builds per-layer records and totals from a counted forward pass, with the closed-form check."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnstat import zoo
+from cnnstat.checks import check_call, layer_geometry
+from cnnstat.counter import Call, OpCounter, run_counted
+from cnnstat.errors import (
+    CnnstatError,
+    ForwardError,
+    InputTooSmallError,
+    InvalidInputError,
+    UnknownModelError,
+)
+from cnnstat.records import Check, LayerRecord, Report, Totals
+
+_TOO_SMALL = re.compile(
+    r"output size is too small|Output size is too small|smaller than kernel|"
+    r"Kernel size can't be greater than actual input size|negative output|"
+    r"non-positive|Calculated padded input size|pad should be at most half",
+    re.IGNORECASE,
+)
+
+
+def _validate(input_size: tuple[int, ...], batch_size: int) -> None:
+    if batch_size < 1:
+        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+    if not input_size or any((not isinstance(d, int)) or d < 1 for d in input_size):
+        raise InvalidInputError(f"input size must be positive integers, got {input_size}")
+
+
+def _resolve(
+    model_or_name: nn.Module | str, input_size: tuple[int, ...] | None
+) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[int, ...]]:
+    if isinstance(model_or_name, nn.Module):
+        if input_size is None:
+            raise InvalidInputError("an nn.Module needs input_size, e.g. (3, 224, 224)")
+        return type(model_or_name).__name__, None, model_or_name, tuple(input_size)
+    if not isinstance(model_or_name, str):
+        raise UnknownModelError(f"expected a model name or an nn.Module, got {type(model_or_name)}")
+    spec = zoo.resolve(model_or_name)
+    size = input_size if input_size is not None else spec.default_input_size
+    if size is None:
+        raise InvalidInputError(
+            f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
+        )
+    if spec.default_input_size is not None and len(size) != len(spec.default_input_size):
+        want = "x".join("CHWD"[i] if i < 1 else "HWD"[i - 1] for i in range(len(spec.default_input_size)))
+        raise InvalidInputError(
+            f"{spec.name} takes a {len(spec.default_input_size)}-dimensional input ({want}, "
+            f"default {'x'.join(map(str, spec.default_input_size))}), got "
+            f"{'x'.join(map(str, size))}"
+        )
+    return spec.name, spec, None, tuple(size)
+
+
+def analyze(
+    model_or_name: nn.Module | str,
+    input_size: tuple[int, ...] | None = None,
+    batch_size: int = 1,
+    dtype: torch.dtype = torch.float32,
+    depth: int | None = None,
+    device: str = "meta",
+) -> Report:
+    """Analyse a model layer by layer.
+
+    Args:
+        model_or_name: a zoo name (``"resnet50"``), a custom ``"file.py:Name"``, or an nn.Module.
+        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``; defaults to
+            the zoo model's preprocessing crop size.
+        batch_size: N of the analysed input; MACs, FLOPs and activations are for the whole batch.
+        dtype: parameter and input dtype; memory figures follow it.
+        depth: module depth of the rows; None shows leaf modules.
+        device: ``"meta"`` (default) counts without allocating or computing, falling back to
+            real CPU tensors when the model cannot run on meta; ``"cpu"`` uses real tensors.
+
+    Returns:
+        A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
+        ``to_frame()`` and ``to_dict()``.
+
+    Raises:
+        CnnstatError: for unknown models, bad sizes, and models whose forward fails.
+    """
+    name, spec, given, size = _resolve(model_or_name, input_size)
+    _validate(size, batch_size)
+    if depth is not None and depth < 0:
+        raise InvalidInputError(f"depth must be >= 0, got {depth}")
+    shape = (batch_size, *size)
+    fallback: str | None = None
+
+    if device == "meta":
+        try:
+            model = given if given is not None else zoo.build(spec, meta=True)  # type: ignore[arg-type]
+            counter = _count(model, shape, dtype, torch.device("meta"), name)
+        except InputTooSmallError:
+            raise
+        except ForwardError as exc:
+            if given is not None and _is_real(given):
+                raise
+            fallback = f"meta run failed ({exc}); counted on real CPU tensors"
+        except CnnstatError:
+            raise
+        except Exception as exc:  # constructor cannot run on meta
+            fallback = f"meta construction failed ({type(exc).__name__}); counted on real CPU tensors"
+        else:
+            return _report(name, model, counter, shape, dtype, "meta", None, depth)
+    model = given if given is not None else zoo.build(spec, meta=False)  # type: ignore[arg-type]
+    counter = _count(model, shape, dtype, torch.device("cpu"), name)
+    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth)
+
+
+def _is_real(model: nn.Module) -> bool:
+    return any(not p.is_meta for p in model.parameters())
+
+
+def _count(
+    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, name: str
+) -> OpCounter:
+    was_training = model.training
+    model.eval()
+    try:
+        model.to(device=device, dtype=dtype)
+        x = torch.zeros(shape, dtype=dtype, device=device)
+        try:
+            return run_counted(model, (x,), root_name=name)
+        except CnnstatError:
+            raise
+        except Exception as exc:
+            counter: OpCounter | None = getattr(exc, "cnnstat_counter", None)
+            raise _forward_error(name, shape, counter, exc) from exc
+    finally:
+        model.train(was_training)
+
+
+def _forward_error(
+    name: str, shape: tuple[int, ...], counter: OpCounter | None, exc: Exception
+) -> ForwardError:
+    where = ""
+    if counter is not None and counter.stack:
+        call = counter.calls[counter.stack[-1]]
+        label = call.name if call.depth > 0 else "(model forward)"
+        shape_in = "x".join(map(str, call.input_shape[1:])) if call.input_shape else "?"
+        where = f" at layer {label} ({type(call.module).__name__}, input {shape_in})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    size = "x".join(map(str, shape[1:]))
+    if _TOO_SMALL.search(str(exc)):
+        return InputTooSmallError(
+            f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
+        )
+    return ForwardError(f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}")
+
+
+# --- records -------------------------------------------------------------------
+
+
+def _own_params(module: nn.Module) -> tuple[int, int]:
+    total = trainable = 0
+    for p in module.parameters(recurse=False):
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return total, trainable
+
+
+def _report(
+    name: str,
+    model: nn.Module,
+    counter: OpCounter,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device_mode: str,
+    fallback: str | None,
+    depth: int | None,
+) -> Report:
+    calls = counter.calls
+    max_depth = depth if depth is not None else 10**9
+
+    # Which call does each call's work roll up into?
+    owner: list[int] = []
+    for c in calls:
+        if c.depth <= max_depth or c.parent is None:
+            owner.append(c.index)
+        else:
+            owner.append(owner[c.parent])
+
+    agg: dict[int, dict[str, Any]] = {}
+    seen_modules: set[int] = set()
+    for c in calls:
+        o = owner[c.index]
+        a = agg.setdefault(
+            o, {"macs": 0, "flops": 0, "act": 0, "saved": 0, "params": 0, "trainable": 0,
+                "unsupported": Counter()},
+        )
+        a["macs"] += c.macs
+        a["flops"] += c.flops
+        a["act"] += c.activation_bytes
+        a["saved"] += c.saved_bytes
+        a["unsupported"].update(c.unsupported)
+        if id(c.module) not in seen_modules:
+            seen_modules.add(id(c.module))
+            p, t = _own_params(c.module)
+            a["params"] += p
+            a["trainable"] += t
+
+    def shown(c: Call) -> bool:
+        if owner[c.index] != c.index:
+            return False
+        is_row_level = (not c.has_children) or c.depth == max_depth
+        if is_row_level:
+            return True
+        a = agg[c.index]
+        return bool(a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"])
+
+    records: list[LayerRecord] = []
+    for c in calls:
+        if not shown(c):
+            continue
+        a = agg[c.index]
+        is_leaf_row = not c.has_children or c.depth == max_depth
+        geom = layer_geometry(c.module) if not c.has_children else {}
+        own = _own_params(c.module)[0] if c.first_call else None
+        check = (
+            check_call(c.module, c.input_shape, c.output_shape, own, a["macs"])
+            if not c.has_children
+            else Check()
+        )
+        records.append(
+            LayerRecord(
+                index=len(records),
+                name=c.name if c.depth > 0 else f"{name} (model)",
+                type=type(c.module).__name__,
+                depth=c.depth,
+                input_shape=c.input_shape,
+                output_shape=c.output_shape,
+                kernel=geom.get("kernel"),
+                stride=geom.get("stride"),
+                padding=geom.get("padding"),
+                dilation=geom.get("dilation"),
+                groups=geom.get("groups"),
+                params=a["params"],
+                trainable_params=a["trainable"],
+                macs=a["macs"],
+                flops=a["flops"],
+                activation_bytes=a["act"],
+                saved_bytes=a["saved"],
+                check=check,
+                own_ops_only=not is_leaf_row,
+                unsupported_ops=tuple(sorted(a["unsupported"])),
+            )
+        )
+
+    # Modules that never ran but hold parameters (inception_v3's AuxLogits in eval).
+    called = counter.called_module_ids()
+    uncalled: list[str] = []
+    for mname, m in model.named_modules():
+        if id(m) in called:
+            continue
+        if not mname or any(id(anc) in called and False for anc in ()):  # root always runs
+            continue
+        uncalled.append(mname)
+        p, t = _own_params(m)
+        if p:
+            records.append(
+                LayerRecord(
+                    index=len(records), name=mname, type=type(m).__name__,
+                    depth=mname.count(".") + 1, input_shape=None, output_shape=None,
+                    kernel=None, stride=None, padding=None, dilation=None, groups=None,
+                    params=p, trainable_params=t, macs=0, flops=0, activation_bytes=0,
+                    saved_bytes=0, check=Check(), called=False,
+                )
+            )
+    uncalled = _collapse(uncalled)
+
+    params = {id(p): p for p in model.parameters()}
+    total_params = sum(p.numel() for p in params.values())
+    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    totals = Totals(
+        params=total_params,
+        trainable_params=trainable,
+        frozen_params=total_params - trainable,
+        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+        macs=sum(c.macs for c in calls),
+        flops=sum(c.flops for c in calls),
+        activation_bytes=sum(c.activation_bytes for c in calls),
+        saved_for_backward_bytes=sum(c.saved_bytes for c in calls),
+    )
+    return Report(
+        model=name,
+        input_shape=shape,
+        dtype=str(dtype).removeprefix("torch."),
+        device_mode=device_mode,
+        layers=tuple(records),
+        totals=totals,
+        unsupported_ops=dict(counter.unsupported.most_common()),
+        uncalled_modules=tuple(uncalled),
+        fallback_reason=fallback,
+        depth=depth,
+    )
+
+
+def _collapse(names: list[str]) -> list[str]:
+    """Keep only the outermost of nested uncalled module names."""
+    out: list[str] = []
+    for n in sorted(names):
+        if not any(n.startswith(p + ".") for p in out):
+            out.append(n)
+    return out

@@ -1,0 +1,216 @@
+"""The TorchDispatchMode that counts every aten op and attributes it to the module that ran it.
+
+Module attribution comes from global forward hooks that keep a stack of
+module *calls*; the dispatch mode charges each op to the call on top of the
+stack. Functional ops (``F.relu``, residual ``+``, ``torch.cat``, attention
+matmuls) are therefore seen exactly like module ops.
+
+Memory is counted per storage: an op output whose storage was seen before
+(in-place ops, views) allocates nothing. The bytes autograd saves for backward
+are captured with ``saved_tensors_hooks``, each storage once, parameters and
+buffers excluded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from cnnstat import ops
+
+
+@dataclass
+class Call:
+    """One invocation of one module during the counted forward pass."""
+
+    index: int
+    module: nn.Module
+    name: str
+    depth: int
+    parent: int | None
+    first_call: bool
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None = None
+    macs: int = 0
+    flops: int = 0
+    activation_bytes: int = 0
+    saved_bytes: int = 0
+    has_children: bool = False
+    unsupported: Counter[str] = field(default_factory=Counter)
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            t = _first_tensor(o)
+            if t is not None:
+                return t
+    if isinstance(obj, dict):
+        for o in obj.values():
+            t = _first_tensor(o)
+            if t is not None:
+                return t
+    return None
+
+
+def _shape(obj: Any) -> tuple[int, ...] | None:
+    t = _first_tensor(obj)
+    return None if t is None else tuple(int(s) for s in t.shape)
+
+
+def _storage(t: torch.Tensor) -> Any | None:
+    try:
+        return t.untyped_storage()
+    except (RuntimeError, NotImplementedError):
+        return None  # sparse, nested or other storage-less tensors
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts ops, allocations and saved-for-backward bytes for one forward pass of ``model``."""
+
+    def __init__(self, model: nn.Module, root_name: str = "") -> None:
+        super().__init__()
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.root_name = root_name
+        self.calls: list[Call] = []
+        self.stack: list[int] = []
+        self.unsupported: Counter[str] = Counter()
+        self._called: set[int] = set()
+        # Storage identity is the StorageImpl pointer; holding the storages keeps
+        # every pointer unique for the whole pass, on meta and real tensors alike.
+        self._seen: set[int] = set()
+        self._saved: set[int] = set()
+        self._keep: list[Any] = []
+        self._exempt: set[int] = set()
+        for p in model.parameters():
+            self._mark_exempt(p)
+        for b in model.buffers():
+            self._mark_exempt(b)
+
+    def _mark_exempt(self, t: torch.Tensor) -> None:
+        s = _storage(t)
+        if s is not None:
+            self._exempt.add(s._cdata)
+            self._seen.add(s._cdata)
+            self._keep.append(s)
+
+    def mark_input(self, x: Any) -> None:
+        """Storages of the model's inputs are not activations of any layer."""
+        for t in x if isinstance(x, (tuple, list)) else (x,):
+            if isinstance(t, torch.Tensor):
+                s = _storage(t)
+                if s is not None:
+                    self._seen.add(s._cdata)
+                    self._keep.append(s)
+
+    # -- module hooks ---------------------------------------------------------
+
+    def pre_hook(self, module: nn.Module, args: Any) -> None:
+        name = self.names.get(id(module))
+        if name is None:
+            return  # a module outside the analysed model
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None:
+            self.calls[parent].has_children = True
+        first = id(module) not in self._called
+        self._called.add(id(module))
+        call = Call(
+            index=len(self.calls),
+            module=module,
+            name=name or self.root_name,
+            depth=0 if parent is None else self.calls[parent].depth + 1,
+            parent=parent,
+            first_call=first,
+            input_shape=_shape(args),
+        )
+        self.calls.append(call)
+        self.stack.append(call.index)
+
+    def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if id(module) not in self.names or not self.stack:
+            return
+        call = self.calls[self.stack.pop()]
+        call.output_shape = _shape(output)
+
+    @property
+    def current(self) -> Call | None:
+        return self.calls[self.stack[-1]] if self.stack else None
+
+    def called_module_ids(self) -> set[int]:
+        return set(self._called)
+
+    # -- saved tensors --------------------------------------------------------
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        s = _storage(t)
+        if s is not None and s._cdata not in self._exempt and s._cdata not in self._saved:
+            self._saved.add(s._cdata)
+            self._keep.append(s)
+            call = self.current
+            if call is not None:
+                call.saved_bytes += s.nbytes()
+        return t
+
+    @staticmethod
+    def unpack(t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    # -- ops ------------------------------------------------------------------
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        call = self.current
+        rule = ops.lookup(func)
+        if rule is None:
+            name = str(func.overloadpacket.__name__)
+            self.unsupported[name] += 1
+            if call is not None:
+                call.unsupported[name] += 1
+        elif call is not None:
+            cost = rule(args, kwargs, out)
+            call.macs += cost.macs
+            call.flops += cost.flops
+        # Only the primary output allocates an activation; extra outputs
+        # (pooling indices, norm statistics) are autograd bookkeeping.
+        t = _first_tensor(out)
+        if t is not None and call is not None:
+            s = _storage(t)
+            if s is not None and s._cdata not in self._seen:
+                self._seen.add(s._cdata)
+                self._keep.append(s)
+                call.activation_bytes += s.nbytes()
+        return out
+
+
+def run_counted(model: nn.Module, inputs: tuple[Any, ...], root_name: str = "") -> OpCounter:
+    """Run ``model(*inputs)`` under the counter with grad enabled; return the filled counter.
+
+    Hooks are removed in ``finally``. On an exception the counter's ``stack``
+    still names the module that was running, for the caller's error message.
+    """
+    counter = OpCounter(model, root_name)
+    counter.mark_input(inputs)
+    pre = nn.modules.module.register_module_forward_pre_hook(counter.pre_hook)
+    post = nn.modules.module.register_module_forward_hook(counter.post_hook)
+    try:
+        with (
+            torch.enable_grad(),
+            torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack),
+            counter,
+        ):
+            model(*inputs)
+    except BaseException as exc:
+        exc.cnnstat_counter = counter  # type: ignore[attr-defined]
+        raise
+    finally:
+        pre.remove()
+        post.remove()
+    return counter

@@ -1,0 +1,43 @@
+"""Typed errors. The library raises these and never prints; the CLI turns them into one line."""
+
+from __future__ import annotations
+
+
+class CnnstatError(Exception):
+    """Base class of every error cnnstat reports to a user."""
+
+    exit_code = 2
+
+
+class UnknownModelError(CnnstatError):
+    """A model name that is neither in the zoo nor a loadable custom model."""
+
+
+class InvalidInputError(CnnstatError):
+    """A malformed input size, batch size, depth, format or option value."""
+
+
+class ModelLoadError(CnnstatError):
+    """A custom model file or module that cannot be loaded or does not define the name."""
+
+
+class ModelBuildError(CnnstatError):
+    """A model constructor that raised."""
+
+
+class ForwardError(CnnstatError):
+    """The model's forward pass raised; the message names the layer."""
+
+
+class InputTooSmallError(ForwardError):
+    """The input's spatial size collapses to zero or below inside the network."""
+
+
+class UnsupportedOpsError(CnnstatError):
+    """``--strict`` was given and some ops ran that cnnstat cannot count."""
+
+    exit_code = 3
+
+
+class ExportError(CnnstatError):
+    """A report could not be written."""

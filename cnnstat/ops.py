@@ -1,0 +1,286 @@
+"""Per-aten-op counting rules, registered by decorator.
+
+Each rule takes the op's positional args, keyword args and output, and returns
+an :class:`OpCost`. Conventions (stated once in README.md too):
+
+* one multiply-add is 1 MAC and 2 FLOPs; only matrix products and convolutions
+  produce MACs;
+* elementwise work (activations, residual adds, bias adds, scaling) costs FLOPs
+  and no MACs: 1 FLOP per output element;
+* normalisation with known statistics (eval BatchNorm) costs 2 FLOPs per
+  element (a folded scale and shift); normalisation that computes statistics
+  (LayerNorm, GroupNorm, training BatchNorm) costs 5;
+* softmax costs 3 FLOPs per element (exp, sum, divide);
+* pooling costs one FLOP per input element read by each window;
+* views, copies, concatenation, padding and tensor creation cost nothing.
+
+An op with no rule here is *unsupported*: the counter reports it by name with
+how often it ran; it is never silently counted as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+import torch
+
+from cnnstat.formulas import conv_macs, conv_transpose_macs
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """What one op invocation costs: multiply-accumulates and floating-point operations."""
+
+    macs: int = 0
+    flops: int = 0
+
+
+ZERO = OpCost()
+Rule = Callable[[Sequence[Any], dict[str, Any], Any], OpCost]
+REGISTRY: dict[Any, Rule] = {}
+
+
+def register(*ops: Any) -> Callable[[Rule], Rule]:
+    """Register ``rule`` for every given aten op packet; a second registration of an op raises."""
+
+    def decorate(rule: Rule) -> Rule:
+        for op in ops:
+            if op in REGISTRY:
+                raise ValueError(f"duplicate cnnstat op rule for {op}")
+            REGISTRY[op] = rule
+        return rule
+
+    return decorate
+
+
+def lookup(func: Any) -> Rule | None:
+    """The rule for an aten op overload, or None when cnnstat cannot count it."""
+    return REGISTRY.get(func.overloadpacket)
+
+
+def _optional_packets(*names: str) -> list[Any]:
+    """Aten op packets that exist in this torch build; older releases lack some."""
+    return [getattr(aten, n) for n in names if hasattr(aten, n)]
+
+
+def _shape(t: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in t.shape)
+
+
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        for o in out:
+            if isinstance(o, torch.Tensor):
+                return o
+    return None
+
+
+def _numel(out: Any) -> int:
+    t = _first_tensor(out)
+    return 0 if t is None else t.numel()
+
+
+# --- matrix products and convolutions: the MACs -----------------------------
+
+
+@register(aten.mm)
+def mm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    (m, k), (_, n) = _shape(args[0]), _shape(args[1])
+    macs = m * k * n
+    return OpCost(macs, 2 * macs)
+
+
+@register(aten.addmm)
+def addmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    (m, k), (_, n) = _shape(args[1]), _shape(args[2])
+    macs = m * k * n
+    return OpCost(macs, 2 * macs + m * n)  # + the bias add
+
+
+@register(aten.bmm)
+def bmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    (b, m, k), (_, _, n) = _shape(args[0]), _shape(args[1])
+    macs = b * m * k * n
+    return OpCost(macs, 2 * macs)
+
+
+@register(aten.baddbmm)
+def baddbmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    (b, m, k), (_, _, n) = _shape(args[1]), _shape(args[2])
+    macs = b * m * k * n
+    return OpCost(macs, 2 * macs + b * m * n)
+
+
+@register(aten.mv, aten.addmv)
+def mv_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    mat = args[0] if len(_shape(args[0])) == 2 else args[1]
+    m, k = _shape(mat)
+    return OpCost(m * k, 2 * m * k + (m if len(args) > 2 else 0))
+
+
+@register(aten.dot, aten.vdot)
+def dot_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    k = _shape(args[0])[0]
+    return OpCost(k, 2 * k)
+
+
+@register(aten.convolution, aten._convolution)
+def convolution_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    x, w, bias = args[0], args[1], args[2]
+    transposed = bool(args[6])
+    groups = int(args[8])
+    x_shape, w_shape, out_shape = _shape(x), _shape(w), _shape(out)
+    kernel = w_shape[2:]
+    if transposed:
+        # weight is (C_in, C_out/groups, *k)
+        c_in, c_out = w_shape[0], w_shape[1] * groups
+        macs = conv_transpose_macs(x_shape[0], c_in, c_out, x_shape[2:], kernel, groups)
+    else:
+        # weight is (C_out, C_in/groups, *k)
+        c_out, c_in = w_shape[0], w_shape[1] * groups
+        macs = conv_macs(x_shape[0], c_in, c_out, out_shape[2:], kernel, groups)
+    bias_flops = prod(out_shape) if bias is not None else 0
+    return OpCost(macs, 2 * macs + bias_flops)
+
+
+def _sdpa_cost(q: Any, k: Any, v: Any) -> OpCost:
+    # Q (..., L, E) @ K^T (..., E, S) then softmax(.) (..., L, S) @ V (..., S, Ev)
+    q_shape, k_shape, v_shape = _shape(q), _shape(k), _shape(v)
+    *batch, L, E = q_shape
+    S, Ev = k_shape[-2], v_shape[-1]
+    b = prod(batch)
+    macs = b * L * S * E + b * L * S * Ev
+    scores = b * L * S
+    return OpCost(macs, 2 * macs + scores + 3 * scores)  # + scaling + softmax
+
+
+@register(
+    aten.scaled_dot_product_attention,
+    *_optional_packets(
+        "_scaled_dot_product_attention_math",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_fused_attention_overrideable",
+    ),
+)
+def sdpa_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return _sdpa_cost(args[0], args[1], args[2])
+
+
+# --- elementwise, normalisation, pooling: FLOPs only --------------------------
+
+_ELEMENTWISE = [
+    "relu", "relu_", "relu6", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_",
+    "tanh", "tanh_", "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid",
+    "hardsigmoid_", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_", "celu",
+    "mish", "mish_", "softplus", "prelu", "_prelu_kernel", "threshold", "threshold_",
+    "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "abs",
+    "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_",
+    "maximum", "minimum", "where", "pow", "sqrt", "rsqrt", "exp", "exp_", "log", "log2",
+    "sign", "erf", "erfinv", "reciprocal", "square", "floor", "ceil", "round",
+    "addcmul", "addcmul_", "addcdiv", "lerp", "masked_fill", "masked_fill_",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "bitwise_not",
+]
+
+
+@register(*_optional_packets(*_ELEMENTWISE))
+def elementwise_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, _numel(out))
+
+
+@register(*_optional_packets("_native_batch_norm_legit_no_training"))
+def batch_norm_eval_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 2 * _numel(out))
+
+
+@register(
+    *_optional_packets(
+        "native_batch_norm", "_native_batch_norm_legit", "native_layer_norm",
+        "native_group_norm", "_fused_rms_norm", "cudnn_batch_norm", "miopen_batch_norm",
+    )
+)
+def normalization_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # native_batch_norm(input, weight, bias, running_mean, running_var, training, ...)
+    # with training=False normalises with the running statistics: a folded scale and shift.
+    uses_running_stats = len(args) > 5 and args[5] is False
+    return OpCost(0, (2 if uses_running_stats else 5) * _numel(out))
+
+
+@register(
+    aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax,
+    *_optional_packets("_safe_softmax"),
+)
+def softmax_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 3 * _numel(out))
+
+
+@register(
+    *_optional_packets(
+        "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+        "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
+        "avg_pool3d",
+    )
+)
+def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    kernel = args[1] if len(args) > 1 else kwargs["kernel_size"]
+    if isinstance(kernel, int):
+        kernel = [kernel]
+    spatial = len(_shape(args[0])) - 2 if len(_shape(args[0])) > 2 else 1
+    k = prod(kernel) if len(kernel) > 1 else kernel[0] ** spatial
+    return OpCost(0, _numel(out) * k)
+
+
+@register(
+    *_optional_packets(
+        "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
+        "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+        "mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean",
+        "norm", "linalg_vector_norm", "logsumexp", "cumsum", "prod", "argmax",
+    )
+)
+def reduction_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    x = args[0]
+    return OpCost(0, x.numel() if isinstance(x, torch.Tensor) else 0)
+
+
+# --- data movement and bookkeeping: zero by definition -------------------------
+
+_ZERO_COST = [
+    # views and shape changes
+    "view", "_unsafe_view", "reshape", "permute", "transpose", "transpose_", "t", "expand",
+    "expand_as", "flatten", "unflatten", "unsqueeze", "unsqueeze_", "squeeze", "squeeze_",
+    "select", "slice", "split", "split_with_sizes", "chunk", "unbind", "narrow", "as_strided",
+    "alias", "detach", "detach_", "lift_fresh", "view_as", "unfold", "diagonal", "movedim",
+    "_reshape_alias", "numpy_T", "as_strided_", "unsafe_split", "unsafe_chunk",
+    # copies, concatenation, padding, layout
+    "clone", "contiguous", "copy_", "_to_copy", "to", "cat", "stack", "constant_pad_nd",
+    "pad", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
+    "replication_pad2d", "replication_pad3d", "roll", "flip", "repeat", "tile",
+    "index", "index_select", "gather", "index_put", "index_put_", "slice_scatter",
+    "select_scatter", "masked_select", "_unsafe_index", "channel_shuffle",
+    "pixel_shuffle", "pixel_unshuffle", "native_channel_shuffle", "_to_dense", "im2col",
+    # creation
+    "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like",
+    "full", "full_like", "fill_", "zero_", "new_zeros", "new_ones", "new_empty",
+    "new_empty_strided", "new_full", "arange", "linspace", "scalar_tensor", "lift",
+    "_local_scalar_dense", "meshgrid", "randn", "rand", "bernoulli", "bernoulli_",
+    "uniform_", "normal_", "native_dropout", "dropout", "feature_dropout", "alpha_dropout",
+    "is_same_size", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "dim",
+    "_has_compatible_shallow_copy_type", "set_", "resize_", "_resize_output_",
+    "unique_dim", "_unique2", "sort", "topk", "nonzero", "argsort", "triu", "tril",
+    "bucketize", "searchsorted",
+]
+
+
+@register(*_optional_packets(*_ZERO_COST))
+def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return ZERO

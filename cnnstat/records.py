@@ -1,0 +1,135 @@
+"""Frozen records of raw numbers: what an analysis found, with no formatting.
+
+``Report.to_dict()`` is the stable JSON interface documented in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    """Closed-form cross-check of one layer: status is 'ok', 'mismatch' or 'n/a'."""
+
+    status: str = "n/a"
+    mismatches: tuple[str, ...] = ()
+
+    @property
+    def symbol(self) -> str:
+        return {"ok": "✓", "mismatch": "✗"}.get(self.status, "")
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One row of the per-layer table: one module call (or an uncalled module holding params)."""
+
+    index: int
+    name: str
+    type: str
+    depth: int
+    input_shape: Shape | None
+    output_shape: Shape | None
+    kernel: Shape | None
+    stride: Shape | None
+    padding: Shape | str | None
+    dilation: Shape | None
+    groups: int | None
+    params: int
+    trainable_params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    saved_bytes: int
+    check: Check
+    called: bool = True
+    own_ops_only: bool = False
+    unsupported_ops: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["check"] = self.check.status
+        d["check_mismatches"] = list(self.check.mismatches)
+        for key in ("input_shape", "output_shape", "kernel", "stride", "dilation"):
+            if d[key] is not None:
+                d[key] = list(d[key])
+        if isinstance(d["padding"], tuple):
+            d["padding"] = list(d["padding"])
+        d["unsupported_ops"] = list(self.unsupported_ops)
+        return d
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-model totals for the analysed batch."""
+
+    params: int
+    trainable_params: int
+    frozen_params: int
+    param_bytes: int
+    buffer_bytes: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    saved_for_backward_bytes: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of :func:`cnnstat.analyze`: per-layer records, totals and what could not be counted."""
+
+    model: str
+    input_shape: Shape
+    dtype: str
+    device_mode: str
+    layers: tuple[LayerRecord, ...]
+    totals: Totals
+    unsupported_ops: dict[str, int] = field(default_factory=dict)
+    uncalled_modules: tuple[str, ...] = ()
+    fallback_reason: str | None = None
+    depth: int | None = None
+
+    @property
+    def checked_layers(self) -> int:
+        return sum(1 for r in self.layers if r.check.status != "n/a")
+
+    @property
+    def agreeing_layers(self) -> int:
+        return sum(1 for r in self.layers if r.check.status == "ok")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict documented in README.md."""
+        from cnnstat import __version__
+
+        return {
+            "cnnstat_version": __version__,
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "dtype": self.dtype,
+            "device_mode": self.device_mode,
+            "fallback_reason": self.fallback_reason,
+            "depth": self.depth,
+            "totals": asdict(self.totals),
+            "check": {"agree": self.agreeing_layers, "checked": self.checked_layers},
+            "unsupported_ops": dict(self.unsupported_ops),
+            "uncalled_modules": list(self.uncalled_modules),
+            "layers": [r.to_dict() for r in self.layers],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-layer table as a pandas DataFrame, one row per layer record."""
+        import pandas as pd
+
+        rows = []
+        for r in self.layers:
+            d = r.to_dict()
+            d["check_mismatches"] = "; ".join(d["check_mismatches"])
+            d["unsupported_ops"] = ", ".join(d["unsupported_ops"])
+            rows.append(d)
+        return pd.DataFrame(rows).set_index("index")

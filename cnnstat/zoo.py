@@ -1,0 +1,339 @@
+"""Model names -> constructors and default input sizes.
+
+Importing this module does not import torch: ``cnnstat models`` and name
+suggestions answer instantly. Building a model does import torch.
+
+Sources:
+* every torchvision classification model, built exactly as its DEFAULT
+  published weights build it (same constructor arguments, same post-load
+  edits such as googlenet dropping its auxiliary heads), with the weight
+  download and load replaced by nothing;
+* the lectures' classic networks (``cnnstat.classics``);
+* custom models, ``path/to/file.py:Name`` or ``package.module:Name``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnstat.errors import ModelBuildError, ModelLoadError, UnknownModelError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# Crop size of each model's DEFAULT weights preprocessing (weights.transforms
+# keywords). tests/test_zoo.py asserts this table equals torchvision's own.
+TORCHVISION_CROP_SIZES: dict[str, int] = {
+    "alexnet": 224,
+    "convnext_base": 224,
+    "convnext_large": 224,
+    "convnext_small": 224,
+    "convnext_tiny": 224,
+    "densenet121": 224,
+    "densenet161": 224,
+    "densenet169": 224,
+    "densenet201": 224,
+    "efficientnet_b0": 224,
+    "efficientnet_b1": 240,
+    "efficientnet_b2": 288,
+    "efficientnet_b3": 300,
+    "efficientnet_b4": 380,
+    "efficientnet_b5": 456,
+    "efficientnet_b6": 528,
+    "efficientnet_b7": 600,
+    "efficientnet_v2_l": 480,
+    "efficientnet_v2_m": 480,
+    "efficientnet_v2_s": 384,
+    "googlenet": 224,
+    "inception_v3": 299,
+    "maxvit_t": 224,
+    "mnasnet0_5": 224,
+    "mnasnet0_75": 224,
+    "mnasnet1_0": 224,
+    "mnasnet1_3": 224,
+    "mobilenet_v2": 224,
+    "mobilenet_v3_large": 224,
+    "mobilenet_v3_small": 224,
+    "regnet_x_16gf": 224,
+    "regnet_x_1_6gf": 224,
+    "regnet_x_32gf": 224,
+    "regnet_x_3_2gf": 224,
+    "regnet_x_400mf": 224,
+    "regnet_x_800mf": 224,
+    "regnet_x_8gf": 224,
+    "regnet_y_128gf": 384,
+    "regnet_y_16gf": 224,
+    "regnet_y_1_6gf": 224,
+    "regnet_y_32gf": 224,
+    "regnet_y_3_2gf": 224,
+    "regnet_y_400mf": 224,
+    "regnet_y_800mf": 224,
+    "regnet_y_8gf": 224,
+    "resnet101": 224,
+    "resnet152": 224,
+    "resnet18": 224,
+    "resnet34": 224,
+    "resnet50": 224,
+    "resnext101_32x8d": 224,
+    "resnext101_64x4d": 224,
+    "resnext50_32x4d": 224,
+    "shufflenet_v2_x0_5": 224,
+    "shufflenet_v2_x1_0": 224,
+    "shufflenet_v2_x1_5": 224,
+    "shufflenet_v2_x2_0": 224,
+    "squeezenet1_0": 224,
+    "squeezenet1_1": 224,
+    "swin_b": 224,
+    "swin_s": 224,
+    "swin_t": 224,
+    "swin_v2_b": 256,
+    "swin_v2_s": 256,
+    "swin_v2_t": 256,
+    "vgg11": 224,
+    "vgg11_bn": 224,
+    "vgg13": 224,
+    "vgg13_bn": 224,
+    "vgg16": 224,
+    "vgg16_bn": 224,
+    "vgg19": 224,
+    "vgg19_bn": 224,
+    "vit_b_16": 224,
+    "vit_b_32": 224,
+    "vit_h_14": 518,
+    "vit_l_16": 224,
+    "vit_l_32": 224,
+    "wide_resnet101_2": 224,
+    "wide_resnet50_2": 224,
+}
+
+
+@dataclass(frozen=True)
+class ClassicSpec:
+    builder: str  # "module:function"
+    input_size: tuple[int, ...]
+    note: str
+
+
+CLASSICS: dict[str, ClassicSpec] = {
+    "lenet5": ClassicSpec(
+        "cnnstat.classics:lenet5", (1, 32, 32), "LeNet-5 of the lectures (LeCun 1998), 61,706 params"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolvable model: its name, where it comes from and its default C×H×W input size."""
+
+    name: str
+    source: str  # "torchvision" | "classic" | "custom"
+    default_input_size: tuple[int, ...] | None
+
+    @property
+    def is_custom(self) -> bool:
+        return self.source == "custom"
+
+
+def zoo_names() -> list[str]:
+    """Every built-in model name, torchvision's then the classics, sorted."""
+    return sorted(TORCHVISION_CROP_SIZES) + sorted(CLASSICS)
+
+
+def list_models() -> list[ModelSpec]:
+    """Every built-in model, with its default input size."""
+    return [resolve(n) for n in zoo_names()]
+
+
+def _is_custom(name: str) -> bool:
+    return ":" in name
+
+
+def suggest(name: str, n: int = 3) -> list[str]:
+    """The closest built-in model names to a mistyped one."""
+    return difflib.get_close_matches(name.lower(), zoo_names(), n=n, cutoff=0.6)
+
+
+def resolve(name: str) -> ModelSpec:
+    """Resolve a model name to a spec without building anything; unknown names raise with suggestions."""
+    if name in TORCHVISION_CROP_SIZES:
+        crop = TORCHVISION_CROP_SIZES[name]
+        return ModelSpec(name, "torchvision", (3, crop, crop))
+    if name in CLASSICS:
+        return ModelSpec(name, "classic", CLASSICS[name].input_size)
+    if _is_custom(name):
+        return ModelSpec(name, "custom", None)
+    close = suggest(name)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModelError(
+        f"unknown model '{name}'{hint} (run `cnnstat models` for the list, "
+        "or pass path/to/file.py:Name for a custom model)"
+    )
+
+
+# --- building --------------------------------------------------------------------
+
+
+class _NoWeights(dict):  # type: ignore[type-arg]
+    """Stands in for a published state dict: loading it changes nothing."""
+
+
+@contextmanager
+def _published_architecture() -> Iterator[None]:
+    """Let torchvision builders run with their DEFAULT weights enum, minus the download."""
+    from torch import nn
+    from torchvision.models._api import WeightsEnum
+
+    original_get = WeightsEnum.get_state_dict
+    original_load = nn.Module.load_state_dict
+
+    def get_state_dict(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return _NoWeights()
+
+    def load_state_dict(self: nn.Module, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(state_dict, _NoWeights):
+            return None
+        return original_load(self, state_dict, *args, **kwargs)
+
+    WeightsEnum.get_state_dict = get_state_dict  # type: ignore[method-assign]
+    nn.Module.load_state_dict = load_state_dict  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict = original_get  # type: ignore[method-assign]
+        nn.Module.load_state_dict = original_load  # type: ignore[method-assign]
+
+
+def _meta_parameters() -> Any:
+    """A TorchFunctionMode that puts tensors made by allocation factories on the meta device.
+
+    Only ``empty``/``zeros``/``ones``/``full``/``rand*`` are redirected: that is how
+    layers create parameters and buffers. ``arange``, ``tensor``, ``linspace`` stay
+    real, so constructors that compute with them (regnet's widths) still work.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    factories = {
+        torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
+        torch.empty_strided, torch.randint, torch.normal,
+    }
+
+    class MetaParameters(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            kwargs = dict(kwargs or {})
+            if func in factories and kwargs.get("device") is None:
+                kwargs["device"] = "meta"
+            return func(*args, **kwargs)
+
+    return MetaParameters()
+
+
+def _torchvision_builder(name: str) -> Callable[[], nn.Module]:
+    from torchvision.models import get_model_builder, get_model_weights
+
+    builder = get_model_builder(name)
+    weights = get_model_weights(name).DEFAULT
+
+    def build() -> nn.Module:
+        with _published_architecture():
+            return builder(weights=weights, progress=False)
+
+    return build
+
+
+def _load_attr(target: str) -> Any:
+    module_part, _, attr = target.rpartition(":")
+    if not module_part or not attr:
+        raise ModelLoadError(f"custom model '{target}' must look like path/to/file.py:Name")
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        path = Path(module_part)
+        if not path.is_file():
+            raise ModelLoadError(f"custom model file not found: {path}")
+        mod_name = f"cnnstat_user_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise ModelLoadError(f"cannot import {path} as a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(mod_name, None)
+            raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        where = str(path)
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except ImportError as exc:
+            raise ModelLoadError(f"cannot import module '{module_part}': {exc}") from exc
+        except Exception as exc:
+            raise ModelLoadError(
+                f"importing {module_part} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        where = module_part
+    if not hasattr(module, attr):
+        from torch import nn
+
+        candidates = sorted(
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_")
+            and (isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__)
+        )
+        listed = f"; it defines {', '.join(candidates)}" if candidates else ""
+        raise ModelLoadError(f"{where} does not define '{attr}'{listed}")
+    return getattr(module, attr)
+
+
+def _custom_builder(target: str) -> Callable[[], nn.Module]:
+    obj = _load_attr(target)
+    if not callable(obj):
+        raise ModelLoadError(f"'{target}' is not an nn.Module subclass or a function returning one")
+    return obj  # type: ignore[no-any-return]
+
+
+def builder_for(spec: ModelSpec) -> Callable[[], nn.Module]:
+    """A zero-argument constructor for the model a spec names."""
+    if spec.source == "torchvision":
+        return _torchvision_builder(spec.name)
+    if spec.source == "classic":
+        return _custom_builder(CLASSICS[spec.name].builder)
+    return _custom_builder(spec.name)
+
+
+def build(spec: ModelSpec, meta: bool = True) -> nn.Module:
+    """Construct the model; with ``meta`` its parameters and buffers live on the meta device."""
+    from torch import nn
+
+    constructor = builder_for(spec)
+    try:
+        if meta:
+            with _meta_parameters():
+                model = constructor()
+            model = model.to("meta")
+        else:
+            model = constructor()
+    except Exception as exc:
+        raise ModelBuildError(
+            f"building '{spec.name}' failed: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise ModelLoadError(
+            f"'{spec.name}' returned {type(model).__name__}, not an nn.Module"
+        )
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
