@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from typing import Any
@@ -218,22 +219,54 @@ def _report(
         a = agg[c.index]
         return bool(a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"])
 
+    # Modules that never ran: their parameters go to the call whose ops used
+    # them (MultiheadAttention reads out_proj.weight directly); parameters no
+    # op touched (inception_v3's AuxLogits in eval) get a "not called" row.
+    called = counter.called_module_ids()
+    uncalled: list[str] = []
+    extra_rows: list[LayerRecord] = []
+    for mname, m in model.named_modules():
+        if id(m) in called:
+            continue
+        unused = total = trainable = 0
+        for p in m.parameters(recurse=False):
+            use = counter.first_use.get(id(p))
+            if use is not None:
+                a = agg[owner[use]]
+                a["params"] += p.numel()
+                a["trainable"] += p.numel() if p.requires_grad else 0
+                continue
+            unused += 1
+            total += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+        if unused or not any(True for _ in m.parameters(recurse=False)):
+            uncalled.append(mname)
+        if total:
+            extra_rows.append(
+                LayerRecord(
+                    index=0, name=mname, type=type(m).__name__,
+                    depth=mname.count(".") + 1, input_shape=None, output_shape=None,
+                    kernel=None, stride=None, padding=None, dilation=None, groups=None,
+                    params=total, trainable_params=trainable, macs=0, flops=0,
+                    activation_bytes=0, saved_bytes=0, check=Check(), called=False,
+                )
+            )
     records: list[LayerRecord] = []
-    for c in calls:
+    for c in sorted(calls, key=lambda c: c.end_seq):
         if not shown(c):
             continue
         a = agg[c.index]
         is_leaf_row = not c.has_children or c.depth == max_depth
         geom = layer_geometry(c.module) if not c.has_children else {}
-        own = _own_params(c.module)[0] if c.first_call else None
+        own = a["params"] if c.first_call else None
         check = (
-            check_call(c.module, c.input_shape, c.output_shape, own, a["macs"])
+            check_call(c.module, c.input_shape, c.output_shape, own, a["macs"], c.input_shapes)
             if not c.has_children
             else Check()
         )
         records.append(
             LayerRecord(
-                index=len(records),
+                index=0,
                 name=c.name if c.depth > 0 else f"{name} (model)",
                 type=type(c.module).__name__,
                 depth=c.depth,
@@ -256,26 +289,9 @@ def _report(
             )
         )
 
-    # Modules that never ran but hold parameters (inception_v3's AuxLogits in eval).
-    called = counter.called_module_ids()
-    uncalled: list[str] = []
-    for mname, m in model.named_modules():
-        if id(m) in called:
-            continue
-        if not mname or any(id(anc) in called and False for anc in ()):  # root always runs
-            continue
-        uncalled.append(mname)
-        p, t = _own_params(m)
-        if p:
-            records.append(
-                LayerRecord(
-                    index=len(records), name=mname, type=type(m).__name__,
-                    depth=mname.count(".") + 1, input_shape=None, output_shape=None,
-                    kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                    params=p, trainable_params=t, macs=0, flops=0, activation_bytes=0,
-                    saved_bytes=0, check=Check(), called=False,
-                )
-            )
+    records = [
+        dataclasses.replace(r, index=i) for i, r in enumerate([*records, *extra_rows])
+    ]
     uncalled = _collapse(uncalled)
 
     params = {id(p): p for p in model.parameters()}

@@ -77,7 +77,27 @@ def _conv_padding(module: nn.modules.conv._ConvNd, spatial: Shape) -> tuple[int,
     return _tuple(module.padding, n)
 
 
-def expected(module: nn.Module, input_shape: Shape) -> Expected | None:
+def _mha_expected(module: nn.MultiheadAttention, shapes: tuple[Shape, ...]) -> Expected | None:
+    query = shapes[0]
+    key = shapes[1] if len(shapes) > 1 else query
+    if len(query) != 3 or len(key) != 3:
+        return None  # unbatched attention: no formula here
+    if module.batch_first:
+        (n, q_len, e), s_len = query, key[1]
+    else:
+        (q_len, n, e), s_len = query, key[0]
+    kdim = module.kdim if not module._qkv_same_embed_dim else None
+    vdim = module.vdim if not module._qkv_same_embed_dim else None
+    return Expected(
+        query,
+        f.mha_params(e, kdim, vdim, module.in_proj_bias is not None, module.bias_k is not None),
+        f.mha_macs(n, q_len, s_len, e, kdim, vdim),
+    )
+
+
+def expected(
+    module: nn.Module, input_shape: Shape, input_shapes: tuple[Shape, ...] = ()
+) -> Expected | None:
     """The closed-form expectation for ``module`` applied to ``input_shape``, or None if no formula."""
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
@@ -134,6 +154,8 @@ def expected(module: nn.Module, input_shape: Shape) -> Expected | None:
         out_size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
         lead, spatial = input_shape[:-dims], input_shape[-dims:]
         return Expected((*lead, *f.adaptive_pool_output_shape(spatial, out_size)), 0, 0)
+    if isinstance(module, nn.MultiheadAttention):
+        return _mha_expected(module, input_shapes or (input_shape,))
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         return Expected(input_shape, f.norm_params(module.num_features, module.affine), 0)
     if isinstance(module, nn.GroupNorm):
@@ -149,13 +171,9 @@ def expected(module: nn.Module, input_shape: Shape) -> Expected | None:
 
 
 def _adaptive_dims(module: nn.Module) -> int:
-    name = type(module).__mro__
-    for cls in name:
-        for d in (1, 2, 3):
-            if cls in (
-                getattr(nn, f"AdaptiveAvgPool{d}d"), getattr(nn, f"AdaptiveMaxPool{d}d")
-            ):
-                return d
+    for d in (1, 2, 3):
+        if isinstance(module, (getattr(nn, f"AdaptiveAvgPool{d}d"), getattr(nn, f"AdaptiveMaxPool{d}d"))):
+            return d
     return 2
 
 
@@ -165,11 +183,12 @@ def check_call(
     output_shape: Shape | None,
     own_params: int | None,
     macs: int,
+    input_shapes: tuple[Shape, ...] = (),
 ) -> Check:
     """Compare a measured call against the closed form. ``own_params`` is None on repeat calls."""
     if input_shape is None:
         return Check()
-    exp = expected(module, input_shape)
+    exp = expected(module, input_shape, input_shapes)
     if exp is None:
         return Check()
     problems = []

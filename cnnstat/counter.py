@@ -35,12 +35,14 @@ class Call:
     parent: int | None
     first_call: bool
     input_shape: tuple[int, ...] | None
+    input_shapes: tuple[tuple[int, ...], ...]
     output_shape: tuple[int, ...] | None = None
     macs: int = 0
     flops: int = 0
     activation_bytes: int = 0
     saved_bytes: int = 0
     has_children: bool = False
+    end_seq: int = -1
     unsupported: Counter[str] = field(default_factory=Counter)
 
 
@@ -89,8 +91,17 @@ class OpCounter(TorchDispatchMode):
         self._saved: set[int] = set()
         self._keep: list[Any] = []
         self._exempt: set[int] = set()
+        self._end_seq = 0
+        # Parameter storage -> the call whose ops first read it. Modules that own
+        # parameters but are never called themselves (MultiheadAttention's
+        # out_proj) have their parameters charged to the call that used them.
+        self._param_storages: dict[int, nn.Parameter] = {}
+        self.first_use: dict[int, int] = {}
         for p in model.parameters():
             self._mark_exempt(p)
+            s = _storage(p)
+            if s is not None:
+                self._param_storages[s._cdata] = p
         for b in model.buffers():
             self._mark_exempt(b)
 
@@ -129,6 +140,9 @@ class OpCounter(TorchDispatchMode):
             parent=parent,
             first_call=first,
             input_shape=_shape(args),
+            input_shapes=tuple(
+                tuple(int(d) for d in a.shape) for a in args if isinstance(a, torch.Tensor)
+            ),
         )
         self.calls.append(call)
         self.stack.append(call.index)
@@ -138,6 +152,8 @@ class OpCounter(TorchDispatchMode):
             return
         call = self.calls[self.stack.pop()]
         call.output_shape = _shape(output)
+        call.end_seq = self._end_seq
+        self._end_seq += 1
 
     @property
     def current(self) -> Call | None:
@@ -164,10 +180,22 @@ class OpCounter(TorchDispatchMode):
 
     # -- ops ------------------------------------------------------------------
 
+    def _note_param_use(self, args: Any, call_index: int) -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                s = _storage(a)
+                if s is not None and s._cdata in self._param_storages:
+                    p = self._param_storages[s._cdata]
+                    self.first_use.setdefault(id(p), call_index)
+            elif isinstance(a, (list, tuple)):
+                self._note_param_use(a, call_index)
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         call = self.current
+        if call is not None:
+            self._note_param_use(args, call.index)
         rule = ops.lookup(func)
         if rule is None:
             name = str(func.overloadpacket.__name__)

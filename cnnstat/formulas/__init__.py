@@ -6,6 +6,7 @@ cross-check (``cnnstat.analysis``) and the layer calculator.
 
 from __future__ import annotations
 
+from cnnstat.formulas.attention import mha_macs, mha_params
 from cnnstat.formulas.conv import (
     conv_macs,
     conv_output_length,
@@ -29,6 +30,8 @@ __all__ = [
     "conv_transpose_output_length",
     "conv_transpose_output_shape",
     "linear_macs",
+    "mha_macs",
+    "mha_params",
     "linear_params",
     "norm_params",
     "pool_output_length",

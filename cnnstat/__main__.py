@@ -1,0 +1,5 @@
+"""python -m cnnstat"""
+
+from cnnstat.cli import main
+
+main()

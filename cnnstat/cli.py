@@ -1,0 +1,275 @@
+"""The ``cnnstat`` command line: parse arguments, call the library, render or export. No math here.
+
+Heavy imports (torch, the analysis engine) happen inside commands, so that
+``cnnstat --help`` and ``cnnstat models`` answer at once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from cnnstat.errors import CnnstatError, InvalidInputError
+from cnnstat.export import Format
+
+app = typer.Typer(
+    name="cnnstat",
+    help="Explain what a convolutional network costs, layer by layer: shapes, params, "
+    "activation memory, MACs and FLOPs, each cross-checked against closed-form formulas.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# A pipe or file gets a wide table rather than rich's 80-column default.
+_stdout = Console(width=None if sys.stdout.isatty() else 200)
+_stderr = Console(stderr=True)
+
+
+class DType(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+# --- shared options, declared once ------------------------------------------------
+
+InputSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input-size",
+        "-i",
+        help="One sample's shape without the batch, C×H×W like 3x224x224 "
+        "(C×L or C×D×H×W for 1D/3D models). Default: the model's preprocessing crop size.",
+        show_default=False,
+    ),
+]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Batch size N.")]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format. Default: table, or what the --output extension says.",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the report to this file (atomically); the extension picks the format "
+        "(.csv .md .json .txt).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Parameter and input dtype.")]
+
+
+def parse_input_size(text: str) -> tuple[int, ...]:
+    """'3x224x224' -> (3, 224, 224), with a one-line error for anything else."""
+    parts = text.lower().replace("×", "x").replace(",", "x").split("x")
+    if not 2 <= len(parts) <= 4:
+        raise InvalidInputError(
+            f"malformed --input-size '{text}': expected C×H×W like 3x224x224 "
+            "(or C×L, C×D×H×W)"
+        )
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InvalidInputError(
+            f"malformed --input-size '{text}': every dimension must be an integer, "
+            "like 3x224x224"
+        ) from None
+    if any(d <= 0 for d in dims):
+        raise InvalidInputError(
+            f"malformed --input-size '{text}': every dimension must be positive"
+        )
+    return dims
+
+
+def _resolve_format(fmt: Format | None, output: Path | None) -> Format:
+    from cnnstat.export import format_for_path
+
+    if fmt is not None:
+        return fmt
+    if output is not None:
+        return format_for_path(output)
+    return Format.table
+
+
+def _fail(exc: CnnstatError) -> typer.Exit:
+    _stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+# --- commands ----------------------------------------------------------------------
+
+
+@app.command()
+def summary(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
+            show_default=False,
+        ),
+    ],
+    input_size: InputSizeOpt = None,
+    batch_size: BatchSizeOpt = 1,
+    depth: Annotated[
+        int | None,
+        typer.Option(help="Module depth of the rows (0 = the whole model). Default: leaf modules."),
+    ] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    dtype: DTypeOpt = DType.fp32,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 3 when some op ran that cnnstat cannot count.")
+    ] = False,
+    real: Annotated[
+        bool,
+        typer.Option(
+            "--real", help="Count on real CPU tensors instead of the meta device (slower)."
+        ),
+    ] = False,
+) -> None:
+    """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
+
+    [bold]Examples[/]
+
+      cnnstat summary alexnet
+
+      cnnstat summary resnet50 --input-size 3x160x160 --batch-size 8
+
+      cnnstat summary vgg16 --format markdown --output reports/vgg16.md
+
+      cnnstat summary my_models.py:TinyNet --input-size 1x32x32 --format json
+    """
+    try:
+        chosen = _resolve_format(fmt, output)
+        size = parse_input_size(input_size) if input_size is not None else None
+        if batch_size < 1:
+            raise InvalidInputError(f"--batch-size must be a positive integer, got {batch_size}")
+        if depth is not None and depth < 0:
+            raise InvalidInputError(f"--depth must be >= 0, got {depth}")
+        from cnnstat import zoo
+
+        zoo.resolve(model)  # unknown names fail before torch is imported
+        if output is not None:
+            from cnnstat.export import check_writable
+
+            check_writable(output)
+
+        import torch
+
+        from cnnstat.analysis import analyze
+        from cnnstat.export import report_text, write_atomic
+        from cnnstat.render import summary as render_summary
+
+        torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+        report = analyze(
+            model,
+            input_size=size,
+            batch_size=batch_size,
+            dtype=torch_dtype[dtype.value],
+            depth=depth,
+            device="cpu" if real else "meta",
+        )
+        if output is not None:
+            write_atomic(output, report_text(report, chosen))
+            _stderr.print(f"wrote {output}", highlight=False)
+        elif chosen is Format.table:
+            render_summary(report, _stdout)
+        else:
+            sys.stdout.write(report_text(report, chosen))
+        if strict and report.unsupported_ops:
+            from cnnstat.errors import UnsupportedOpsError
+
+            ops = ", ".join(f"{k} ×{v}" for k, v in report.unsupported_ops.items())
+            raise UnsupportedOpsError(f"--strict: these ops ran without a formula: {ops}")
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def models(
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", help="Shell-style pattern, e.g. 'resnet*'.", show_default=False),
+    ] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """List every model cnnstat can build, with its default input size.
+
+    [bold]Examples[/]
+
+      cnnstat models
+
+      cnnstat models --filter 'efficientnet*'
+    """
+    from cnnstat import zoo
+
+    specs = zoo.list_models()
+    if filter:
+        specs = [s for s in specs if fnmatch.fnmatch(s.name, filter)]
+        if not specs:
+            raise _fail(InvalidInputError(f"no model matches '{filter}'"))
+    chosen = fmt or Format.table
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "source": s.source,
+            "default_input_size": list(s.default_input_size or ()),
+        }
+        for s in specs
+    ]
+    if chosen is Format.table:
+        from cnnstat.render import models_table
+
+        _stdout.print(models_table(specs))
+        _stdout.print(f"{len(specs)} models", style="dim")
+    elif chosen is Format.json:
+        import json
+
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        sep = "," if chosen is Format.csv else " | "
+        if chosen is Format.markdown:
+            sys.stdout.write("| name | source | default input |\n|---|---|---|\n")
+        else:
+            sys.stdout.write("name,source,default_input_size\n")
+        for r in rows:
+            size = "x".join(map(str, r["default_input_size"]))
+            line = sep.join([r["name"], r["source"], size])
+            sys.stdout.write(f"| {line} |\n" if chosen is Format.markdown else line + "\n")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors, never a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # pragma: no cover - last-resort guard
+        if os.environ.get("CNNSTAT_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _stderr.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {first} "
+            "(set CNNSTAT_DEBUG=1 for the traceback)",
+            highlight=False,
+        )
+        sys.exit(1)

@@ -1,0 +1,134 @@
+"""Report serialisation (csv, markdown, json, plain table) and the only code that writes files.
+
+Files are written atomically: a temporary file in the target directory, then
+``os.replace``. A failed run never leaves a half-written report, and an
+existing file is replaced only by a complete one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnnstat.errors import ExportError, InvalidInputError
+from cnnstat.render import format_geometry, format_shape, layer_label, totals_lines
+
+if TYPE_CHECKING:
+    from cnnstat.records import Report
+
+
+class Format(str, Enum):
+    """Output formats, shared by every command."""
+
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+    json = "json"
+
+
+_EXTENSIONS = {
+    ".csv": Format.csv,
+    ".md": Format.markdown,
+    ".markdown": Format.markdown,
+    ".json": Format.json,
+    ".txt": Format.table,
+}
+
+
+def format_for_path(path: Path) -> Format:
+    """The format an output file's extension asks for."""
+    fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_EXTENSIONS))
+        raise InvalidInputError(
+            f"cannot tell the format of '{path}' from its extension; use one of {known} "
+            "or pass --format"
+        )
+    return fmt
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before any analysis, when ``path`` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"cannot write {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a directory")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"cannot write {path}: directory {parent} is not writable")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
+
+
+def report_json(report: Report) -> str:
+    """The stable JSON interface."""
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def report_csv(report: Report) -> str:
+    """One row per layer record, raw integers."""
+    buf = io.StringIO()
+    report.to_frame().to_csv(buf, lineterminator="\n")
+    return buf.getvalue()
+
+
+def report_markdown(report: Report) -> str:
+    """A Markdown report: exact per-layer integers, then the totals."""
+    from cnnstat import __version__
+
+    n, *sample = report.input_shape
+    lines = [
+        f"# {report.model}",
+        "",
+        f"Input {n}×{'×'.join(map(str, sample))}, {report.dtype}, counted on "
+        f"{'the meta device' if report.device_mode == 'meta' else 'real CPU tensors'} "
+        f"by cnnstat {__version__}. One multiply-add = 1 MAC = 2 FLOPs.",
+        "",
+        "| # | Layer | Type | Output shape | Kernel | Params | MACs | FLOPs | Activation bytes "
+        "| Check |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|:---:|",
+    ]
+    for r in report.layers:
+        lines.append(
+            f"| {r.index} | {r.name} | {layer_label(r)} | {format_shape(r.output_shape)} | "
+            f"{format_geometry(r)} | {r.params:,} | {r.macs:,} | {r.flops:,} | "
+            f"{r.activation_bytes:,} | {r.check.symbol} |"
+        )
+    lines += ["", "## Totals", ""]
+    lines += [f"- {line}" for line in totals_lines(report)]
+    return "\n".join(lines) + "\n"
+
+
+def report_text(report: Report, fmt: Format, width: int = 160) -> str:
+    """The report in ``fmt`` as a string; ``table`` is the terminal view without colour."""
+    if fmt is Format.json:
+        return report_json(report)
+    if fmt is Format.csv:
+        return report_csv(report)
+    if fmt is Format.markdown:
+        return report_markdown(report)
+    from rich.console import Console
+
+    from cnnstat.render import summary
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    summary(report, console)
+    return console.file.getvalue()  # type: ignore[attr-defined]

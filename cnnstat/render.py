@@ -1,0 +1,168 @@
+"""The only place that builds rich tables and formats human units."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from cnnstat.records import LayerRecord, Report
+    from cnnstat.zoo import ModelSpec
+
+_COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def human_count(n: int | float) -> str:
+    """61100840 -> '61.1 M'; below a thousand the plain number."""
+    for scale, unit in _COUNT_UNITS:
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:,.0f}" if isinstance(n, float) else f"{n:,}"
+
+
+def human_bytes(n: int) -> str:
+    """2411724 -> '2.3 MiB'."""
+    for scale, unit in _BYTE_UNITS:
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:,} B"
+
+
+def exact_and_human(n: int) -> str:
+    """61100840 -> '61,100,840 (61.1 M)'."""
+    return f"{n:,}" if abs(n) < 1000 else f"{n:,} ({human_count(n)})"
+
+
+def format_shape(shape: Sequence[int] | None, batch: bool = True) -> str:
+    """(1, 64, 55, 55) -> '1×64×55×55'; None -> '—'."""
+    if shape is None:
+        return "—"
+    return "×".join(str(s) for s in shape) if shape else "scalar"
+
+
+def format_geometry(r: LayerRecord) -> str:
+    """Kernel/stride/padding/dilation/groups in one short cell, e.g. 'k3 s2 p1 g32'."""
+    if r.kernel is None:
+        return ""
+
+    def one(v: Sequence[int] | str | None) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, str):
+            return v
+        return str(v[0]) if len(set(v)) == 1 else "×".join(map(str, v))
+
+    parts = [f"k{one(r.kernel)}", f"s{one(r.stride)}", f"p{one(r.padding)}"]
+    if r.dilation is not None and any(d != 1 for d in r.dilation):
+        parts.append(f"d{one(r.dilation)}")
+    if r.groups not in (None, 1):
+        parts.append(f"g{r.groups}")
+    return " ".join(parts)
+
+
+def layer_label(r: LayerRecord) -> str:
+    """The type cell: the module's class, marked when the row holds only its own functional ops."""
+    if not r.called:
+        return f"{r.type} (not called)"
+    if r.own_ops_only:
+        return f"{r.type} (own ops)"
+    return r.type
+
+
+def layers_table(report: Report) -> Table:
+    """The per-layer rich table."""
+    show_trainable = report.totals.frozen_params > 0
+    table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Layer", overflow="fold", min_width=10)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Output shape", no_wrap=True)
+    table.add_column("Kernel", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    if show_trainable:
+        table.add_column("Trainable", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    table.add_column("FLOPs", justify="right", no_wrap=True)
+    table.add_column("Act. mem", justify="right", no_wrap=True)
+    table.add_column("Check", justify="center", no_wrap=True)
+    for r in report.layers:
+        cells = [
+            str(r.index),
+            r.name,
+            layer_label(r),
+            format_shape(r.output_shape),
+            format_geometry(r),
+            human_count(r.params) if r.params else "–",
+        ]
+        if show_trainable:
+            cells.append(human_count(r.trainable_params) if r.trainable_params else "–")
+        cells += [
+            human_count(r.macs) if r.macs else "–",
+            human_count(r.flops) if r.flops else "–",
+            human_bytes(r.activation_bytes) if r.activation_bytes else "–",
+            Text(r.check.symbol, style="green" if r.check.status == "ok" else "bold red"),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def totals_lines(report: Report) -> list[str]:
+    """The totals as plain lines, shared by the terminal panel and text exports."""
+    t = report.totals
+    training = t.param_bytes * 2 + t.saved_for_backward_bytes
+    lines = [
+        f"Params: {exact_and_human(t.params)}  trainable {t.trainable_params:,}, "
+        f"frozen {t.frozen_params:,}",
+        f"Parameter memory: {human_bytes(t.param_bytes)} ({report.dtype})"
+        + (f", buffers {human_bytes(t.buffer_bytes)}" if t.buffer_bytes else ""),
+        f"MACs: {exact_and_human(t.macs)}   FLOPs: {exact_and_human(t.flops)}",
+        f"Forward activations: {human_bytes(t.activation_bytes)}   "
+        f"saved for backward: {human_bytes(t.saved_for_backward_bytes)}",
+        f"Training memory estimate (params + grads + saved): {human_bytes(training)}",
+        f"{report.agreeing_layers} of {report.checked_layers} layers agree with the "
+        "closed-form formulas",
+    ]
+    if report.unsupported_ops:
+        ops = ", ".join(f"{k} ×{v}" for k, v in report.unsupported_ops.items())
+        lines.append(f"Not counted (no formula): {ops}")
+    else:
+        lines.append("Every op that ran was counted.")
+    if report.uncalled_modules:
+        lines.append("Modules that never ran: " + ", ".join(report.uncalled_modules))
+    if report.fallback_reason:
+        lines.append(f"Note: {report.fallback_reason}")
+    return lines
+
+
+def summary(report: Report, console: Console) -> None:
+    """Print the per-layer table and the totals panel."""
+    n, *sample = report.input_shape
+    title = (
+        f"{report.model} · input {n}×{'×'.join(map(str, sample))} · {report.dtype} · "
+        f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
+    )
+    console.print(Text(title, style="bold"))
+    console.print(layers_table(report))
+    mismatched = [r for r in report.layers if r.check.status == "mismatch"]
+    body: list[Text] = [Text(line) for line in totals_lines(report)]
+    for r in mismatched:
+        body.append(Text(f"✗ {r.name}: {'; '.join(r.check.mismatches)}", style="red"))
+    console.print(Panel(Group(*body), title="Totals", title_align="left", expand=False))
+
+
+def models_table(specs: Sequence[ModelSpec]) -> Table:
+    """The ``cnnstat models`` table."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Model")
+    table.add_column("Source")
+    table.add_column("Default input (C×H×W)")
+    for s in specs:
+        table.add_row(s.name, s.source, format_shape(s.default_input_size))
+    return table
