@@ -121,16 +121,36 @@ def _is_real(model: nn.Module) -> bool:
     return any(not p.is_meta for p in model.parameters())
 
 
+def _substitutes(
+    model: nn.Module, dtype: torch.dtype, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Stand-ins for the model's parameters and buffers on ``device`` in ``dtype``."""
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        want = dtype if t.is_floating_point() else t.dtype
+        if device.type == "meta":
+            new = torch.empty_like(t, device="meta", dtype=want)
+        elif t.is_meta:
+            raise ForwardError("a meta-device model cannot be counted on real tensors")
+        else:
+            new = t.detach().to(device=device, dtype=want)
+        return new.requires_grad_(t.requires_grad) if new.is_floating_point() else new
+
+    out = {n: convert(p) for n, p in model.named_parameters()}
+    out.update({n: convert(b) for n, b in model.named_buffers()})
+    return out
+
+
 def _count(
     model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, name: str
 ) -> OpCounter:
     was_training = model.training
     model.eval()
     try:
-        model.to(device=device, dtype=dtype)
+        tensors = _substitutes(model, dtype, device)
         x = torch.zeros(shape, dtype=dtype, device=device)
         try:
-            return run_counted(model, (x,), root_name=name)
+            return run_counted(model, (x,), tensors, root_name=name)
         except CnnstatError:
             raise
         except Exception as exc:
@@ -301,8 +321,8 @@ def _report(
         params=total_params,
         trainable_params=trainable,
         frozen_params=total_params - trainable,
-        param_bytes=sum(p.numel() * p.element_size() for p in params.values()),
-        buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+        param_bytes=sum(_nbytes(p, dtype) for p in params.values()),
+        buffer_bytes=sum(_nbytes(b, dtype) for b in model.buffers()),
         macs=sum(c.macs for c in calls),
         flops=sum(c.flops for c in calls),
         activation_bytes=sum(c.activation_bytes for c in calls),
@@ -320,6 +340,12 @@ def _report(
         fallback_reason=fallback,
         depth=depth,
     )
+
+
+def _nbytes(t: torch.Tensor, dtype: torch.dtype) -> int:
+    """Bytes of ``t`` once floating tensors are in the analysed dtype."""
+    itemsize = dtype.itemsize if t.is_floating_point() else t.element_size()
+    return t.numel() * itemsize
 
 
 def _collapse(names: list[str]) -> list[str]:

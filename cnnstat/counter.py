@@ -77,7 +77,9 @@ def _storage(t: torch.Tensor) -> Any | None:
 class OpCounter(TorchDispatchMode):
     """Counts ops, allocations and saved-for-backward bytes for one forward pass of ``model``."""
 
-    def __init__(self, model: nn.Module, root_name: str = "") -> None:
+    def __init__(
+        self, model: nn.Module, tensors: dict[str, torch.Tensor], root_name: str = ""
+    ) -> None:
         super().__init__()
         self.names = {id(m): n for n, m in model.named_modules()}
         self.root_name = root_name
@@ -97,13 +99,12 @@ class OpCounter(TorchDispatchMode):
         # out_proj) have their parameters charged to the call that used them.
         self._param_storages: dict[int, nn.Parameter] = {}
         self.first_use: dict[int, int] = {}
-        for p in model.parameters():
-            self._mark_exempt(p)
-            s = _storage(p)
-            if s is not None:
-                self._param_storages[s._cdata] = p
-        for b in model.buffers():
-            self._mark_exempt(b)
+        originals = dict(model.named_parameters())
+        for name, t in tensors.items():
+            self._mark_exempt(t)
+            s = _storage(t)
+            if s is not None and name in originals:
+                self._param_storages[s._cdata] = originals[name]
 
     def _mark_exempt(self, t: torch.Tensor) -> None:
         s = _storage(t)
@@ -218,13 +219,21 @@ class OpCounter(TorchDispatchMode):
         return out
 
 
-def run_counted(model: nn.Module, inputs: tuple[Any, ...], root_name: str = "") -> OpCounter:
-    """Run ``model(*inputs)`` under the counter with grad enabled; return the filled counter.
+def run_counted(
+    model: nn.Module,
+    inputs: tuple[Any, ...],
+    tensors: dict[str, torch.Tensor],
+    root_name: str = "",
+) -> OpCounter:
+    """Run ``model(*inputs)`` with its parameters and buffers replaced by ``tensors``.
 
-    Hooks are removed in ``finally``. On an exception the counter's ``stack``
-    still names the module that was running, for the caller's error message.
+    The substitution (``torch.func.functional_call``) leaves the caller's
+    model untouched, so a user's real weights are never moved or converted.
+    Grad is enabled so that autograd's saved tensors can be measured. Hooks
+    are removed in ``finally``; on an exception the counter's ``stack`` still
+    names the module that was running, for the caller's error message.
     """
-    counter = OpCounter(model, root_name)
+    counter = OpCounter(model, tensors, root_name)
     counter.mark_input(inputs)
     pre = nn.modules.module.register_module_forward_pre_hook(counter.pre_hook)
     post = nn.modules.module.register_module_forward_hook(counter.post_hook)
@@ -234,7 +243,7 @@ def run_counted(model: nn.Module, inputs: tuple[Any, ...], root_name: str = "") 
             torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack),
             counter,
         ):
-            model(*inputs)
+            torch.func.functional_call(model, tensors, inputs)
     except BaseException as exc:
         exc.cnnstat_counter = counter  # type: ignore[attr-defined]
         raise
