@@ -18,6 +18,7 @@ from cnnstat.errors import (
     ForwardError,
     InputTooSmallError,
     InvalidInputError,
+    ModelBuildError,
     UnknownModelError,
 )
 from cnnstat.records import Check, LayerRecord, Report, Totals
@@ -93,6 +94,8 @@ def analyze(
     _validate(size, batch_size)
     if depth is not None and depth < 0:
         raise InvalidInputError(f"depth must be >= 0, got {depth}")
+    if device not in ("meta", "cpu"):
+        raise InvalidInputError(f"device must be 'meta' or 'cpu', got {device!r}")
     shape = (batch_size, *size)
     fallback: str | None = None
 
@@ -103,13 +106,19 @@ def analyze(
         except InputTooSmallError:
             raise
         except ForwardError as exc:
-            if given is not None and _is_real(given):
+            if given is not None and not _is_real(given):
                 raise
-            fallback = f"meta run failed ({exc}); counted on real CPU tensors"
-        except CnnstatError:
-            raise
-        except Exception as exc:  # constructor cannot run on meta
-            fallback = f"meta construction failed ({type(exc).__name__}); counted on real CPU tensors"
+            cause = exc.__cause__ or exc
+            fallback = (
+                f"the model cannot run on the meta device ({type(cause).__name__}: "
+                f"{_first_line(cause)}); counted on real CPU tensors instead"
+            )
+        except ModelBuildError as exc:  # the constructor cannot run on meta
+            cause = exc.__cause__ or exc
+            fallback = (
+                f"the model cannot be built on the meta device ({type(cause).__name__}: "
+                f"{_first_line(cause)}); counted on real CPU tensors instead"
+            )
         else:
             return _report(name, model, counter, shape, dtype, "meta", None, depth)
     model = given if given is not None else zoo.build(spec, meta=False)  # type: ignore[arg-type]
@@ -118,7 +127,12 @@ def analyze(
 
 
 def _is_real(model: nn.Module) -> bool:
-    return any(not p.is_meta for p in model.parameters())
+    return not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _substitutes(
@@ -169,7 +183,7 @@ def _forward_error(
         label = call.name if call.depth > 0 else "(model forward)"
         shape_in = "x".join(map(str, call.input_shape[1:])) if call.input_shape else "?"
         where = f" at layer {label} ({type(call.module).__name__}, input {shape_in})"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _first_line(exc) or type(exc).__name__
     size = "x".join(map(str, shape[1:]))
     if _TOO_SMALL.search(str(exc)):
         return InputTooSmallError(

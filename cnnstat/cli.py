@@ -80,7 +80,7 @@ DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Parameter and input dt
 def parse_input_size(text: str) -> tuple[int, ...]:
     """'3x224x224' -> (3, 224, 224), with a one-line error for anything else."""
     parts = text.lower().replace("×", "x").replace(",", "x").split("x")
-    if not 2 <= len(parts) <= 4:
+    if not 1 <= len(parts) <= 4:
         raise InvalidInputError(
             f"malformed --input-size '{text}': expected C×H×W like 3x224x224 "
             "(or C×L, C×D×H×W)"
@@ -256,20 +256,39 @@ def models(
             sys.stdout.write(f"| {line} |\n" if chosen is Format.markdown else line + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, never a traceback."""
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(args=argv, prog_name="cnnstat", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
         _stderr.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # pragma: no cover - last-resort guard
+    except Exception as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")  # a bare command shows its help
+            sys.exit(0)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            # Click's usage errors (missing argument, bad option value) on one line
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _stderr.print(
+                f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
+            )
+            sys.exit(exc.exit_code)
         if os.environ.get("CNNSTAT_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _stderr.print(
-            f"[bold red]error:[/] unexpected {type(exc).__name__}: {first} "
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {_first_line(exc)} "
             "(set CNNSTAT_DEBUG=1 for the traceback)",
             highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
