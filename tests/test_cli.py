@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnnstat.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_summary_table(capsys):
+    code, out, _ = run(capsys, "summary", "lenet5")
+    assert code == 0
+    assert "61,706" in out
+    assert "7 of 7 layers agree with the closed-form formulas" in out
+
+
+def test_summary_json_schema(capsys):
+    code, out, _ = run(capsys, "summary", "lenet5", "--format", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["model"] == "lenet5"
+    assert d["input_shape"] == [1, 1, 32, 32]
+    assert d["totals"]["params"] == 61_706
+    assert d["totals"]["trainable_params"] == 61_706
+    assert {"macs", "flops", "activation_bytes", "saved_for_backward_bytes", "param_bytes"} <= set(d["totals"])
+    assert d["layers"][0]["name"] == "conv1"
+    assert d["layers"][0]["output_shape"] == [1, 6, 28, 28]
+    assert d["layers"][0]["check"] == "ok"
+    assert d["unsupported_ops"] == {}
+
+
+def test_custom_model_with_input_size(capsys):
+    code, out, _ = run(capsys, "summary", f"{FIXTURES}:TinyNet", "--input-size", "1x32x32", "-f", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["totals"]["params"] == (9 + 1) * 8 + 8 * 10 + 10  # conv 3x3 1->8, fc 8->10
+    assert d["layers"][0]["output_shape"] == [1, 8, 30, 30]
+
+
+def test_batch_and_input_size(capsys):
+    code, out, _ = run(capsys, "summary", "resnet50", "--input-size", "3x160x160", "--batch-size", "8", "-f", "json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["input_shape"] == [8, 3, 160, 160]
+    assert d["layers"][0]["output_shape"] == [8, 64, 80, 80]
+
+
+@pytest.mark.parametrize(
+    ("ext", "reader"),
+    [(".csv", "csv"), (".json", "json"), (".md", "markdown"), (".txt", "table")],
+)
+def test_output_extension_picks_format(capsys, tmp_path, ext, reader):
+    target = tmp_path / f"lenet{ext}"
+    code, out, err = run(capsys, "summary", "lenet5", "--output", str(target))
+    assert code == 0 and out == ""
+    text = target.read_text()
+    if reader == "csv":
+        frame = pd.read_csv(target)
+        assert int(frame["params"].sum()) == 61_706
+        assert list(frame["name"])[:2] == ["conv1", "pool1"]
+    elif reader == "json":
+        assert json.loads(text)["totals"]["params"] == 61_706
+    elif reader == "markdown":
+        assert text.startswith("# lenet5")
+        assert "| 1 | pool1 | MaxPool2d | 1×6×14×14 |" in text
+    else:
+        assert "61,706" in text and "\x1b[" not in text
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+
+
+def test_failed_run_keeps_existing_report(capsys, tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("precious")
+    code, _, err = run(capsys, "summary", "alexnet", "-i", "3x16x16", "-o", str(target))
+    assert_one_line_error(code, err, "too small")
+    assert target.read_text() == "precious"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        pytest.param(["summary", "resnet150"], ["unknown model", "resnet152", "resnet50"], id="unknown-model"),
+        pytest.param(["summary", "alexnet", "-i", "3x224"], ["3-dimensional"], id="size-3x224"),
+        pytest.param(["summary", "alexnet", "-i", "abc"], ["malformed --input-size"], id="size-abc"),
+        pytest.param(["summary", "alexnet", "-i", "0x224x224"], ["positive"], id="size-zero"),
+        pytest.param(["summary", "alexnet", "-i", "-3x224x224"], ["positive"], id="size-negative"),
+        pytest.param(["summary", "alexnet", "-i", "3x224x224x2x2"], ["malformed"], id="size-5d"),
+        pytest.param(["summary", "alexnet", "-b", "0"], ["batch-size"], id="batch-zero"),
+        pytest.param(["summary", "alexnet", "-b", "-4"], ["batch-size"], id="batch-negative"),
+        pytest.param(
+            ["summary", "alexnet", "-i", "3x16x16"], ["too small", "features.5", "MaxPool2d"],
+            id="input-too-small",
+        ),
+        pytest.param(["summary", "missing.py:Net", "-i", "3x8x8"], ["not found"], id="no-file"),
+        pytest.param(
+            ["summary", f"{FIXTURES}:Nope", "-i", "3x8x8"], ["does not define 'Nope'"], id="no-name"
+        ),
+        pytest.param(
+            ["summary", f"{FIXTURES}:Broken", "-i", "4"], ["broken on purpose", "ValueError"],
+            id="forward-raises",
+        ),
+        pytest.param(["summary", f"{FIXTURES}:TinyNet"], ["needs an input size"], id="custom-no-size"),
+        pytest.param(
+            ["summary", "alexnet", "-o", "/nonexistent-dir/x.md"], ["does not exist"], id="bad-dir"
+        ),
+        pytest.param(["summary", "alexnet", "-f", "xml"], ["xml"], id="unknown-format"),
+        pytest.param(["summary", "alexnet", "-o", "report.xyz"], ["extension"], id="unknown-ext"),
+        pytest.param(["summary", "alexnet", "--depth", "-1"], ["depth"], id="bad-depth"),
+        pytest.param(["summary"], ["Missing argument"], id="missing-model"),
+        pytest.param(["models", "--filter", "zzz*"], ["no model matches"], id="filter-nothing"),
+    ],
+)
+def test_bad_input_is_one_line_error(capsys, args, needles):
+    code, out, err = run(capsys, *args)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_strict_fails_on_unsupported_ops(capsys, tmp_path):
+    model = tmp_path / "m.py"
+    model.write_text(
+        "import torch\nfrom torch import nn\n"
+        "class M(nn.Module):\n"
+        "    def forward(self, x):\n        return torch.cumprod(x, -1)\n"
+    )
+    code, out, err = run(capsys, "summary", f"{model}:M", "-i", "4", "--real")
+    assert code == 0 and "cumprod ×1" in out
+    code, out, err = run(capsys, "summary", f"{model}:M", "-i", "4", "--real", "--strict")
+    assert code == 3 and "cumprod" in err
+
+
+def test_models_lists_zoo(capsys):
+    code, out, _ = run(capsys, "models", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    names = {r["name"] for r in rows}
+    assert len(rows) == 81  # 80 torchvision classification models + lenet5
+    assert {"alexnet", "vit_h_14", "lenet5"} <= names
+    sizes = {r["name"]: r["default_input_size"] for r in rows}
+    assert sizes["inception_v3"] == [3, 299, 299]
+    assert sizes["vit_h_14"] == [3, 518, 518]
+    assert sizes["efficientnet_b7"] == [3, 600, 600]
+    assert sizes["lenet5"] == [1, 32, 32]
+
+
+def test_help_and_models_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from cnnstat.cli import main\n"
+        "try:\n    main(['models', '--format', 'csv'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "alexnet,torchvision,3x224x224" in done.stdout
+
+
+def test_python_dash_m_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnstat", "summary", "lenet5", "-f", "csv"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("index,name,type")
