@@ -256,6 +256,77 @@ def models(
             sys.stdout.write(f"| {line} |\n" if chosen is Format.markdown else line + "\n")
 
 
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    """'3' -> (3,), '3x5' -> (3, 5), with a one-line error otherwise."""
+    try:
+        return tuple(int(p) for p in text.lower().replace("×", "x").replace(",", "x").split("x"))
+    except ValueError:
+        raise InvalidInputError(f"malformed {option} '{text}': expected an integer or NxM") from None
+
+
+@app.command()
+def conv(
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="Input in the lectures' order, channels last: H×W×C like 28x28x192 "
+            "(L×C for 1D, D×H×W×C for 3D).",
+            show_default=False,
+        ),
+    ],
+    filters: Annotated[int, typer.Option("--filters", help="Number of filters (output channels).", show_default=False)],
+    kernel: Annotated[str, typer.Option("--kernel", help="Kernel size, 5 or 5x3.", show_default=False)],
+    stride: Annotated[str, typer.Option(help="Stride, 1 or 2x1.")] = "1",
+    padding: Annotated[str, typer.Option(help="Zero padding on each side.")] = "0",
+    dilation: Annotated[str, typer.Option(help="Dilation.")] = "1",
+    groups: Annotated[int, typer.Option(help="Groups; equal to the channels for a depthwise conv.")] = 1,
+    bottleneck: Annotated[
+        int | None,
+        typer.Option(help="Also cost a 1×1 reduction to this many channels before the conv (Inception)."),
+    ] = None,
+    depthwise_separable: Annotated[
+        bool,
+        typer.Option("--depthwise-separable", help="Also cost a depthwise k×k + pointwise 1×1 pair (MobileNet)."),
+    ] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """The lectures' layer calculator: output shape, params, MACs and FLOPs of one convolution.
+
+    [bold]Examples[/]
+
+      cnnstat conv --input 227x227x3 --filters 96 --kernel 11 --stride 4
+
+      cnnstat conv --input 28x28x192 --filters 32 --kernel 5 --padding 2 --bottleneck 16
+
+      cnnstat conv --input 224x224x3 --filters 64 --kernel 3 --padding 1 --depthwise-separable
+    """
+    from cnnstat import calculator
+
+    try:
+        spec = calculator.make_spec(
+            parse_ints(input, "--input"),
+            filters,
+            parse_ints(kernel, "--kernel"),
+            parse_ints(stride, "--stride"),
+            parse_ints(padding, "--padding"),
+            parse_ints(dilation, "--dilation"),
+            groups,
+        )
+        result = calculator.compare(spec, bottleneck, depthwise_separable)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+    chosen = fmt or Format.table
+    if chosen is Format.table:
+        from cnnstat.render import conv_table
+
+        _stdout.print(conv_table(result))
+        return
+    from cnnstat.export import conv_text
+
+    sys.stdout.write(conv_text(result, chosen))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, never a traceback."""
     try:

@@ -19,6 +19,7 @@ from cnnstat.errors import ExportError, InvalidInputError
 from cnnstat.render import format_geometry, format_shape, layer_label, totals_lines
 
 if TYPE_CHECKING:
+    from cnnstat.calculator import ConvComparison
     from cnnstat.records import Report
 
 
@@ -132,3 +133,27 @@ def report_text(report: Report, fmt: Format, width: int = 160) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
     summary(report, console)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def conv_text(result: ConvComparison, fmt: Format) -> str:
+    """The layer calculator's rows as csv, markdown or json."""
+    rows = [
+        {
+            "layer": r.label,
+            "output": list((*r.output_spatial, r.out_channels)),
+            "params": r.params,
+            "params_without_bias": r.params_without_bias,
+            "macs": r.macs,
+            "flops": r.flops,
+        }
+        for r in result.rows
+    ]
+    if fmt is Format.json:
+        return json.dumps(rows, indent=2) + "\n"
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame["output"] = ["x".join(map(str, o)) for o in frame["output"]]
+    if fmt is Format.csv:
+        return frame.to_csv(index=False, lineterminator="\n")
+    return frame.to_markdown(index=False) + "\n"

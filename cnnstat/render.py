@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from cnnstat.calculator import ConvComparison
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
 
@@ -165,4 +166,30 @@ def models_table(specs: Sequence[ModelSpec]) -> Table:
     table.add_column("Default input (C×H×W)")
     for s in specs:
         table.add_row(s.name, s.source, format_shape(s.default_input_size))
+    return table
+
+
+def conv_table(comparison: ConvComparison) -> Table:
+    """The ``cnnstat conv`` table: the conv and any alternative, with the ratio to the conv."""
+    spec = comparison.spec
+    in_shape = "×".join(map(str, (*spec.spatial, spec.in_channels)))
+    table = Table(
+        title=f"input {in_shape} (lecture order, channels last)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title_justify="left",
+    )
+    for col, justify in (
+        ("Layer", "left"), ("Output", "left"), ("Params", "right"),
+        ("Params w/o bias", "right"), ("MACs", "right"), ("FLOPs", "right"), ("vs conv", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=col != "Layer")  # type: ignore[arg-type]
+    base = comparison.rows[0].macs
+    for row in comparison.rows:
+        out = "×".join(map(str, (*row.output_spatial, row.out_channels)))
+        table.add_row(
+            row.label, out, f"{row.params:,}", f"{row.params_without_bias:,}",
+            exact_and_human(row.macs), exact_and_human(row.flops),
+            f"{row.macs / base:.1%}" if base else "—",
+        )
     return table

@@ -18,6 +18,7 @@ from cnnstat.formulas.conv import (
 )
 from cnnstat.formulas.linear import linear_macs, linear_params
 from cnnstat.formulas.norm import norm_params
+from cnnstat.formulas.separable import depthwise_separable_macs, depthwise_separable_params
 from cnnstat.formulas.pool import adaptive_pool_output_shape, pool_output_length, pool_output_shape
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "conv_transpose_macs",
     "conv_transpose_output_length",
     "conv_transpose_output_shape",
+    "depthwise_separable_macs",
+    "depthwise_separable_params",
     "linear_macs",
     "mha_macs",
     "mha_params",
