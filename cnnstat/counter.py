@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnstat import ops
+from cnnstat.formulas import conv_output_shape
 
 
 @dataclass
@@ -72,6 +73,64 @@ def _storage(t: torch.Tensor) -> Any | None:
         return t.untyped_storage()
     except (RuntimeError, NotImplementedError):
         return None  # sparse, nested or other storage-less tensors
+
+
+_UNARY_SHAPE_PRESERVING = {
+    getattr(torch.ops.aten, n)
+    for n in (
+        "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh",
+        "tanh_", "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid",
+        "hardsigmoid_", "leaky_relu", "leaky_relu_", "elu", "elu_", "mish", "mish_",
+    )
+    if hasattr(torch.ops.aten, n)
+}
+_BINARY_SAME_SHAPE = {
+    torch.ops.aten.add, torch.ops.aten.add_, torch.ops.aten.mul, torch.ops.aten.mul_,
+    torch.ops.aten.sub, torch.ops.aten.sub_, torch.ops.aten.div, torch.ops.aten.div_,
+}
+_BN_EVAL = getattr(torch.ops.aten, "_native_batch_norm_legit_no_training", None)
+_BN = torch.ops.aten.native_batch_norm
+_CONV = torch.ops.aten.convolution
+
+
+def _meta_shortcut(func: Any, args: Any) -> Any:
+    """The result of a common op on meta tensors, without running its Python meta kernel.
+
+    Meta kernels for elementwise ops and eval BatchNorm are Python reference
+    implementations and dominate analysis time; their results are fully
+    determined by the input (same shape, dtype and strides). In-place ops
+    return their input. Returns None when the shortcut does not apply.
+    """
+    packet = func.overloadpacket
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or not x.is_meta:
+        return None
+    inplace = packet.__name__.endswith("_")
+    if packet in _UNARY_SHAPE_PRESERVING:
+        return x if inplace else torch.empty_like(x)
+    if packet in _BINARY_SAME_SHAPE and len(args) >= 2:
+        y = args[1]
+        if (
+            isinstance(y, torch.Tensor)
+            and y.is_meta
+            and y.dtype == x.dtype
+            and y.shape == x.shape
+            and y.stride() == x.stride()
+        ):
+            return x if inplace else torch.empty_like(x)
+        return None
+    if packet is _BN_EVAL or (packet is _BN and len(args) > 5 and args[5] is False):
+        # Like the CPU kernel, eval BatchNorm returns empty statistics.
+        return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
+    if packet is _CONV and not args[6] and x.is_contiguous() and x.dim() >= 3:
+        w = args[1]
+        spatial = conv_output_shape(
+            tuple(x.shape[2:]), tuple(w.shape[2:]), tuple(args[3]), tuple(args[4]), tuple(args[5])
+        )
+        if min(spatial) <= 0:
+            return None  # let the real kernel raise its "input too small" error
+        return x.new_empty((x.shape[0], w.shape[0], *spatial))
+    return None
 
 
 class OpCounter(TorchDispatchMode):
@@ -193,7 +252,9 @@ class OpCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = _meta_shortcut(func, args)
+        if out is None:
+            out = func(*args, **kwargs)
         call = self.current
         if call is not None:
             self._note_param_use(args, call.index)

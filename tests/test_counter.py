@@ -82,13 +82,10 @@ def test_meta_and_real_runs_agree():
     meta = cnnstat.analyze(model, input_size=(3, 16, 16), device="meta")
     real = cnnstat.analyze(nn.Sequential(*[m for m in model]), input_size=(3, 16, 16), device="cpu")
     assert meta.device_mode == "meta" and real.device_mode == "cpu"
-    assert meta.totals.macs == real.totals.macs
-    assert meta.totals.flops == real.totals.flops
-    assert meta.totals.activation_bytes == real.totals.activation_bytes
-    assert meta.totals.params == real.totals.params
-    # Eval BatchNorm returns per-channel statistics on meta but empty ones on CPU;
-    # autograd saves them either way: 2 statistics * 8 channels * 4 bytes.
-    assert meta.totals.saved_for_backward_bytes - real.totals.saved_for_backward_bytes == 2 * 8 * 4
+    # every total, saved-for-backward bytes included: eval BatchNorm's statistics
+    # outputs are empty on meta as on CPU
+    assert meta.totals == real.totals
+    assert [r.output_shape for r in meta.layers] == [r.output_shape for r in real.layers]
 
 
 def test_hooks_removed_and_training_mode_restored_after_failure():
