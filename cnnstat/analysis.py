@@ -231,13 +231,14 @@ def _report(
         o = owner[c.index]
         a = agg.setdefault(
             o, {"macs": 0, "flops": 0, "act": 0, "saved": 0, "params": 0, "trainable": 0,
-                "unsupported": Counter()},
+                "unsupported": Counter(), "op_macs": Counter()},
         )
         a["macs"] += c.macs
         a["flops"] += c.flops
         a["act"] += c.activation_bytes
         a["saved"] += c.saved_bytes
         a["unsupported"].update(c.unsupported)
+        a["op_macs"].update(c.op_macs)
         if id(c.module) not in seen_modules:
             seen_modules.add(id(c.module))
             p, t = _own_params(c.module)
@@ -320,6 +321,7 @@ def _report(
                 check=check,
                 own_ops_only=not is_leaf_row,
                 unsupported_ops=tuple(sorted(a["unsupported"])),
+                macs_by_op=tuple(sorted(a["op_macs"].items())),
             )
         )
 

@@ -256,6 +256,66 @@ def models(
             sys.stdout.write(f"| {line} |\n" if chosen is Format.markdown else line + "\n")
 
 
+@app.command()
+def check(
+    model: Annotated[str, typer.Argument(help="A zoo name or path/to/file.py:Name.", show_default=False)],
+    against: Annotated[
+        str,
+        typer.Option(help="Comma-separated sources: formulas, fvcore, published."),
+    ] = "formulas,fvcore,published",
+    input_size: InputSizeOpt = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many disagreeing layers.")] = 20,
+    fmt: FormatOpt = None,
+) -> None:
+    """Cross-check cnnstat's counts against the closed forms, fvcore and torchvision's published figures.
+
+    Exits 0 when every layer agrees with the closed-form formulas and the totals
+    match the published figures within 0.5%; 1 otherwise. fvcore differences are
+    explained, not failed: fvcore counts one multiply-add as one "flop", counts
+    BatchNorm, and skips residual adds and attention.
+
+    [bold]Examples[/]
+
+      cnnstat check resnet50
+
+      cnnstat check vit_b_16 --against fvcore
+
+      cnnstat check my_models.py:TinyNet --input-size 1x32x32 --against formulas
+    """
+    from cnnstat.crosscheck import Source
+
+    try:
+        names = [s.strip() for s in against.split(",") if s.strip()]
+        try:
+            sources = tuple(Source(n) for n in names)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown source in --against '{against}'; choose from formulas, fvcore, published"
+            ) from None
+        if not sources:
+            raise InvalidInputError("--against needs at least one source")
+        size = parse_input_size(input_size) if input_size is not None else None
+        from cnnstat import zoo
+
+        zoo.resolve(model)
+        from cnnstat.crosscheck import cross_check
+
+        result = cross_check(model, size, sources)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+    chosen = fmt or Format.table
+    if chosen is Format.json:
+        import json
+
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        from cnnstat.render import check_tables
+
+        check_tables(result, _stdout, limit=limit)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
     """'3' -> (3,), '3x5' -> (3, 5), with a one-line error otherwise."""
     try:

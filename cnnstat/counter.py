@@ -45,6 +45,7 @@ class Call:
     has_children: bool = False
     end_seq: int = -1
     unsupported: Counter[str] = field(default_factory=Counter)
+    op_macs: Counter[str] = field(default_factory=Counter)
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -268,6 +269,8 @@ class OpCounter(TorchDispatchMode):
             cost = rule(args, kwargs, out)
             call.macs += cost.macs
             call.flops += cost.flops
+            if cost.macs:
+                call.op_macs[func.overloadpacket.__name__] += cost.macs
         # Only the primary output allocates an activation; extra outputs
         # (pooling indices, norm statistics) are autograd bookkeeping.
         t = _first_tensor(out)

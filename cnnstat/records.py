@@ -51,6 +51,7 @@ class LayerRecord:
     called: bool = True
     own_ops_only: bool = False
     unsupported_ops: tuple[str, ...] = ()
+    macs_by_op: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -62,6 +63,7 @@ class LayerRecord:
         if isinstance(d["padding"], tuple):
             d["padding"] = list(d["padding"])
         d["unsupported_ops"] = list(self.unsupported_ops)
+        d["macs_by_op"] = dict(self.macs_by_op)
         return d
 
 
@@ -131,5 +133,6 @@ class Report:
             d = r.to_dict()
             d["check_mismatches"] = "; ".join(d["check_mismatches"])
             d["unsupported_ops"] = ", ".join(d["unsupported_ops"])
+            d["macs_by_op"] = ", ".join(f"{k}={v}" for k, v in d["macs_by_op"].items())
             rows.append(d)
         return pd.DataFrame(rows).set_index("index")

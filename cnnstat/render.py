@@ -13,6 +13,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from cnnstat.calculator import ConvComparison
+    from cnnstat.crosscheck import CrossCheck
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
 
@@ -193,3 +194,51 @@ def conv_table(comparison: ConvComparison) -> Table:
             f"{row.macs / base:.1%}" if base else "—",
         )
     return table
+
+
+def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
+    """Print ``cnnstat check``: totals per source, disagreeing layers, notes and the verdict."""
+    r = result.report
+    console.print(
+        Text(f"{result.model} · input {format_shape(r.input_shape)} · sources: "
+             f"{', '.join(result.sources)}", style="bold")
+    )
+    base = r.totals.macs
+    totals = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("Source", "Params", "MACs", "vs cnnstat", "Note"):
+        totals.add_column(col, justify="left" if col in ("Source", "Note") else "right")
+    for t in result.totals:
+        totals.add_row(
+            t.source,
+            f"{t.params:,}" if t.params is not None else "—",
+            exact_and_human(t.macs) if t.macs is not None else "—",
+            f"{t.macs / base:.4f}×" if t.macs is not None and base else "—",
+            t.note,
+        )
+    console.print(totals)
+    if result.disagreements:
+        table = Table(
+            title=f"Layers where a source disagrees ({len(result.disagreements)})",
+            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        )
+        for col in ("Layer", "Type", "cnnstat MACs", "fvcore MACs", "Formula", "Why"):
+            table.add_column(col, justify="right" if "MACs" in col else "left",
+                             overflow="fold", no_wrap=col != "Why" and col != "Layer")
+        for d in result.disagreements[:limit]:
+            table.add_row(
+                d.name, d.type, f"{d.cnnstat_macs:,}",
+                f"{d.fvcore_macs:,}" if d.fvcore_macs is not None else "—",
+                {"ok": "✓", "mismatch": "✗"}.get(d.formula, ""), "; ".join(d.reasons),
+            )
+        console.print(table)
+        if len(result.disagreements) > limit:
+            console.print(f"… and {len(result.disagreements) - limit} more layers (--limit to show more)", style="dim")
+    for note in result.notes:
+        console.print(f"• {note}", highlight=False)
+    if result.passed:
+        console.print(Text("PASS: cnnstat agrees with the closed forms on every layer"
+                           + (" and with the published figures" if "published" in result.sources else ""),
+                           style="bold green"))
+    else:
+        for f in result.failures:
+            console.print(Text(f"FAIL: {f}", style="bold red"))
