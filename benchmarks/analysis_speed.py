@@ -84,13 +84,20 @@ def worker(tool: str, name: str) -> dict:
         else:
             raise SystemExit(f"unknown tool {tool}")
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_rss_bytes": _peak_rss(), "macs": int(macs), "params": int(params)}
+    return {
+        "seconds": seconds,
+        "peak_rss_bytes": _peak_rss(),
+        "macs": int(macs),
+        "params": int(params),
+    }
 
 
 def run_worker(tool: str, name: str) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--worker", tool, name],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
@@ -187,11 +194,18 @@ def write_results(path, models, tools, results, bare, bare_rss, whole, whole_rss
         for tool in tools:
             r = results[(tool, name)]
             cells.append(
-                "error" if "error" in r else f"{r['seconds']:.2f} s / {r['peak_rss_bytes'] / mib:,.0f} MiB"
+                "error"
+                if "error" in r
+                else f"{r['seconds']:.2f} s / {r['peak_rss_bytes'] / mib:,.0f} MiB"
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "MACs each tool reports (G):", "", "| model | " + " | ".join(tools) + " |",
-              "|---|" + "---:|" * len(tools)]
+    lines += [
+        "",
+        "MACs each tool reports (G):",
+        "",
+        "| model | " + " | ".join(tools) + " |",
+        "|---|" + "---:|" * len(tools),
+    ]
     for name in models:
         cells = []
         for tool in tools:
@@ -205,12 +219,14 @@ def write_results(path, models, tools, results, bare, bare_rss, whole, whole_rss
             verdicts.append(f"- {name}: cnnstat failed")
             continue
         slower = [
-            t for t in tools if t != "cnnstat" and "error" not in results[(t, name)]
+            t
+            for t in tools
+            if t != "cnnstat"
+            and "error" not in results[(t, name)]
             and results[(t, name)]["seconds"] <= mine["seconds"]
         ]
-        verdicts.append(
-            f"- {name}: cnnstat {'is faster than every peer' if not slower else 'is NOT faster than ' + ', '.join(slower)}"
-        )
+        verdict = "is faster than every peer" if not slower else "is NOT faster than " + ", ".join(slower)
+        verdicts.append(f"- {name}: cnnstat {verdict}")
     ratio = whole / bare
     lines += [
         "",

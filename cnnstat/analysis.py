@@ -54,7 +54,9 @@ def _resolve(
             f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
         )
     if spec.default_input_size is not None and len(size) != len(spec.default_input_size):
-        want = "x".join("CHWD"[i] if i < 1 else "HWD"[i - 1] for i in range(len(spec.default_input_size)))
+        want = "x".join(
+            "CHWD"[i] if i < 1 else "HWD"[i - 1] for i in range(len(spec.default_input_size))
+        )
         raise InvalidInputError(
             f"{spec.name} takes a {len(spec.default_input_size)}-dimensional input ({want}, "
             f"default {'x'.join(map(str, spec.default_input_size))}), got "
@@ -189,7 +191,9 @@ def _forward_error(
         return InputTooSmallError(
             f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
         )
-    return ForwardError(f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}")
+    return ForwardError(
+        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}"
+    )
 
 
 # --- records -------------------------------------------------------------------
@@ -230,8 +234,17 @@ def _report(
     for c in calls:
         o = owner[c.index]
         a = agg.setdefault(
-            o, {"macs": 0, "flops": 0, "act": 0, "saved": 0, "params": 0, "trainable": 0,
-                "unsupported": Counter(), "op_macs": Counter()},
+            o,
+            {
+                "macs": 0,
+                "flops": 0,
+                "act": 0,
+                "saved": 0,
+                "params": 0,
+                "trainable": 0,
+                "unsupported": Counter(),
+                "op_macs": Counter(),
+            },
         )
         a["macs"] += c.macs
         a["flops"] += c.flops
@@ -252,7 +265,9 @@ def _report(
         if is_row_level:
             return True
         a = agg[c.index]
-        return bool(a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"])
+        return bool(
+            a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"]
+        )
 
     # Modules that never ran: their parameters go to the call whose ops used
     # them (MultiheadAttention reads out_proj.weight directly); parameters no
@@ -279,11 +294,25 @@ def _report(
         if total:
             extra_rows.append(
                 LayerRecord(
-                    index=0, name=mname, type=type(m).__name__,
-                    depth=mname.count(".") + 1, input_shape=None, output_shape=None,
-                    kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                    params=total, trainable_params=trainable, macs=0, flops=0,
-                    activation_bytes=0, saved_bytes=0, check=Check(), called=False,
+                    index=0,
+                    name=mname,
+                    type=type(m).__name__,
+                    depth=mname.count(".") + 1,
+                    input_shape=None,
+                    output_shape=None,
+                    kernel=None,
+                    stride=None,
+                    padding=None,
+                    dilation=None,
+                    groups=None,
+                    params=total,
+                    trainable_params=trainable,
+                    macs=0,
+                    flops=0,
+                    activation_bytes=0,
+                    saved_bytes=0,
+                    check=Check(),
+                    called=False,
                 )
             )
     records: list[LayerRecord] = []
@@ -322,12 +351,12 @@ def _report(
                 own_ops_only=not is_leaf_row,
                 unsupported_ops=tuple(sorted(a["unsupported"])),
                 macs_by_op=tuple(sorted(a["op_macs"].items())),
+                receptive_field=_rf_of(c)[0],
+                effective_stride=_rf_of(c)[1],
             )
         )
 
-    records = [
-        dataclasses.replace(r, index=i) for i, r in enumerate([*records, *extra_rows])
-    ]
+    records = [dataclasses.replace(r, index=i) for i, r in enumerate([*records, *extra_rows])]
     uncalled = _collapse(uncalled)
 
     params = {id(p): p for p in model.parameters()}
@@ -356,6 +385,14 @@ def _report(
         fallback_reason=fallback,
         depth=depth,
     )
+
+
+def _rf_of(call: Call) -> tuple[tuple[int, ...] | str | None, tuple[int, ...] | None]:
+    info = call.receptive_field
+    if info is None or isinstance(info, str):
+        return info, None
+    rf, jump = info
+    return tuple(int(r) for r in rf), tuple(int(j) for j in jump)
 
 
 def _nbytes(t: torch.Tensor, dtype: torch.dtype) -> int:

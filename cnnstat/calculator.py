@@ -57,7 +57,9 @@ def _expand(value: tuple[int, ...], n: int, name: str) -> Shape:
     if len(value) == 1:
         return value * n
     if len(value) != n:
-        raise InvalidInputError(f"--{name} has {len(value)} values but the input has {n} spatial axes")
+        raise InvalidInputError(
+            f"--{name} has {len(value)} values but the input has {n} spatial axes"
+        )
     return value
 
 
@@ -80,7 +82,10 @@ def make_spec(
     p = _expand(padding, n, "padding")
     d = _expand(dilation, n, "dilation")
     for name, values, minimum in (
-        ("input", input_shape, 1), ("kernel", k, 1), ("stride", s, 1), ("dilation", d, 1),
+        ("input", input_shape, 1),
+        ("kernel", k, 1),
+        ("stride", s, 1),
+        ("dilation", d, 1),
         ("padding", p, 0),
     ):
         if any(v < minimum for v in values):
@@ -112,7 +117,9 @@ def conv_cost(spec: ConvSpec) -> ConvCost:
         output_spatial=out,
         out_channels=spec.filters,
         params=f.conv_params(spec.in_channels, spec.filters, spec.kernel, spec.groups, True),
-        params_without_bias=f.conv_params(spec.in_channels, spec.filters, spec.kernel, spec.groups, False),
+        params_without_bias=f.conv_params(
+            spec.in_channels, spec.filters, spec.kernel, spec.groups, False
+        ),
         macs=f.conv_macs(1, spec.in_channels, spec.filters, out, spec.kernel, spec.groups),
     )
 
@@ -130,7 +137,8 @@ def bottleneck_cost(spec: ConvSpec, reduce_to: int) -> ConvCost:
         label=f"1×1 to {reduce_to} channels, then conv {'×'.join(map(str, spec.kernel))}",
         output_spatial=out,
         out_channels=spec.filters,
-        params=f.conv_params(spec.in_channels, reduce_to, one) + f.conv_params(reduce_to, spec.filters, spec.kernel),
+        params=f.conv_params(spec.in_channels, reduce_to, one)
+        + f.conv_params(reduce_to, spec.filters, spec.kernel),
         params_without_bias=f.conv_params(spec.in_channels, reduce_to, one, bias=False)
         + f.conv_params(reduce_to, spec.filters, spec.kernel, bias=False),
         macs=reduce_macs + conv_macs,

@@ -39,7 +39,9 @@ def layer_geometry(module: nn.Module) -> dict[str, Any]:
         return {
             "kernel": _tuple(module.kernel_size, n),
             "stride": _tuple(module.stride, n),
-            "padding": module.padding if isinstance(module.padding, str) else _tuple(module.padding, n),
+            "padding": module.padding
+            if isinstance(module.padding, str)
+            else _tuple(module.padding, n),
             "dilation": _tuple(module.dilation, n),
             "groups": int(module.groups),
         }
@@ -103,8 +105,12 @@ def expected(
         n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
         k = _tuple(module.kernel_size, len(spatial))
         out = f.conv_transpose_output_shape(
-            spatial, k, _tuple(module.stride, len(spatial)), _tuple(module.padding, len(spatial)),
-            _tuple(module.dilation, len(spatial)), _tuple(module.output_padding, len(spatial)),
+            spatial,
+            k,
+            _tuple(module.stride, len(spatial)),
+            _tuple(module.padding, len(spatial)),
+            _tuple(module.dilation, len(spatial)),
+            _tuple(module.output_padding, len(spatial)),
         )
         c_out, groups = module.out_channels, module.groups
         return Expected(
@@ -122,7 +128,10 @@ def expected(
             out = tuple(spatial)
         else:
             out = f.conv_output_shape(
-                spatial, k, _tuple(module.stride, len(spatial)), padding,
+                spatial,
+                k,
+                _tuple(module.stride, len(spatial)),
+                padding,
                 _tuple(module.dilation, len(spatial)),
             )
         c_out, groups = module.out_channels, module.groups
@@ -172,7 +181,9 @@ def expected(
 
 def _adaptive_dims(module: nn.Module) -> int:
     for d in (1, 2, 3):
-        if isinstance(module, (getattr(nn, f"AdaptiveAvgPool{d}d"), getattr(nn, f"AdaptiveMaxPool{d}d"))):
+        if isinstance(
+            module, (getattr(nn, f"AdaptiveAvgPool{d}d"), getattr(nn, f"AdaptiveMaxPool{d}d"))
+        ):
             return d
     return 2
 

@@ -82,15 +82,13 @@ def parse_input_size(text: str) -> tuple[int, ...]:
     parts = text.lower().replace("×", "x").replace(",", "x").split("x")
     if not 1 <= len(parts) <= 4:
         raise InvalidInputError(
-            f"malformed --input-size '{text}': expected C×H×W like 3x224x224 "
-            "(or C×L, C×D×H×W)"
+            f"malformed --input-size '{text}': expected C×H×W like 3x224x224 (or C×L, C×D×H×W)"
         )
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:
         raise InvalidInputError(
-            f"malformed --input-size '{text}': every dimension must be an integer, "
-            "like 3x224x224"
+            f"malformed --input-size '{text}': every dimension must be an integer, like 3x224x224"
         ) from None
     if any(d <= 0 for d in dims):
         raise InvalidInputError(
@@ -144,6 +142,10 @@ def summary(
             "--real", help="Count on real CPU tensors instead of the meta device (slower)."
         ),
     ] = False,
+    rf: Annotated[
+        bool,
+        typer.Option("--rf", help="Show each layer's receptive field and effective stride."),
+    ] = False,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -156,6 +158,8 @@ def summary(
       cnnstat summary vgg16 --format markdown --output reports/vgg16.md
 
       cnnstat summary my_models.py:TinyNet --input-size 1x32x32 --format json
+
+      cnnstat summary resnet50 --rf --depth 2
     """
     try:
         chosen = _resolve_format(fmt, output)
@@ -191,7 +195,7 @@ def summary(
             write_atomic(output, report_text(report, chosen))
             _stderr.print(f"wrote {output}", highlight=False)
         elif chosen is Format.table:
-            render_summary(report, _stdout)
+            render_summary(report, _stdout, show_rf=rf)
         else:
             sys.stdout.write(report_text(report, chosen))
         if strict and report.unsupported_ops:
@@ -258,7 +262,9 @@ def models(
 
 @app.command()
 def check(
-    model: Annotated[str, typer.Argument(help="A zoo name or path/to/file.py:Name.", show_default=False)],
+    model: Annotated[
+        str, typer.Argument(help="A zoo name or path/to/file.py:Name.", show_default=False)
+    ],
     against: Annotated[
         str,
         typer.Option(help="Comma-separated sources: formulas, fvcore, published."),
@@ -321,7 +327,9 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
     try:
         return tuple(int(p) for p in text.lower().replace("×", "x").replace(",", "x").split("x"))
     except ValueError:
-        raise InvalidInputError(f"malformed {option} '{text}': expected an integer or NxM") from None
+        raise InvalidInputError(
+            f"malformed {option} '{text}': expected an integer or NxM"
+        ) from None
 
 
 @app.command()
@@ -335,19 +343,31 @@ def conv(
             show_default=False,
         ),
     ],
-    filters: Annotated[int, typer.Option("--filters", help="Number of filters (output channels).", show_default=False)],
-    kernel: Annotated[str, typer.Option("--kernel", help="Kernel size, 5 or 5x3.", show_default=False)],
+    filters: Annotated[
+        int,
+        typer.Option("--filters", help="Number of filters (output channels).", show_default=False),
+    ],
+    kernel: Annotated[
+        str, typer.Option("--kernel", help="Kernel size, 5 or 5x3.", show_default=False)
+    ],
     stride: Annotated[str, typer.Option(help="Stride, 1 or 2x1.")] = "1",
     padding: Annotated[str, typer.Option(help="Zero padding on each side.")] = "0",
     dilation: Annotated[str, typer.Option(help="Dilation.")] = "1",
-    groups: Annotated[int, typer.Option(help="Groups; equal to the channels for a depthwise conv.")] = 1,
+    groups: Annotated[
+        int, typer.Option(help="Groups; equal to the channels for a depthwise conv.")
+    ] = 1,
     bottleneck: Annotated[
         int | None,
-        typer.Option(help="Also cost a 1×1 reduction to this many channels before the conv (Inception)."),
+        typer.Option(
+            help="Also cost a 1×1 reduction to this many channels before the conv (Inception)."
+        ),
     ] = None,
     depthwise_separable: Annotated[
         bool,
-        typer.Option("--depthwise-separable", help="Also cost a depthwise k×k + pointwise 1×1 pair (MobileNet)."),
+        typer.Option(
+            "--depthwise-separable",
+            help="Also cost a depthwise k×k + pointwise 1×1 pair (MobileNet).",
+        ),
     ] = False,
     fmt: FormatOpt = None,
 ) -> None:

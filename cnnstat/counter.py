@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnstat import ops
+from cnnstat import ops, receptive
 from cnnstat.formulas import conv_output_shape
 
 
@@ -46,6 +46,7 @@ class Call:
     end_seq: int = -1
     unsupported: Counter[str] = field(default_factory=Counter)
     op_macs: Counter[str] = field(default_factory=Counter)
+    receptive_field: Any = None  # ((rf...), (jump...)), "global", or None when not spatial
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -64,6 +65,16 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
     return None
 
 
+def _tensors(items: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+    for a in items:
+        if isinstance(a, torch.Tensor):
+            found.append(a)
+        elif isinstance(a, (tuple, list)):
+            found.extend(x for x in a if isinstance(x, torch.Tensor))
+    return found
+
+
 def _shape(obj: Any) -> tuple[int, ...] | None:
     t = _first_tensor(obj)
     return None if t is None else tuple(int(s) for s in t.shape)
@@ -79,15 +90,40 @@ def _storage(t: torch.Tensor) -> Any | None:
 _UNARY_SHAPE_PRESERVING = {
     getattr(torch.ops.aten, n)
     for n in (
-        "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh",
-        "tanh_", "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid",
-        "hardsigmoid_", "leaky_relu", "leaky_relu_", "elu", "elu_", "mish", "mish_",
+        "relu",
+        "relu_",
+        "gelu",
+        "gelu_",
+        "silu",
+        "silu_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "hardtanh",
+        "hardtanh_",
+        "hardswish",
+        "hardswish_",
+        "hardsigmoid",
+        "hardsigmoid_",
+        "leaky_relu",
+        "leaky_relu_",
+        "elu",
+        "elu_",
+        "mish",
+        "mish_",
     )
     if hasattr(torch.ops.aten, n)
 }
 _BINARY_SAME_SHAPE = {
-    torch.ops.aten.add, torch.ops.aten.add_, torch.ops.aten.mul, torch.ops.aten.mul_,
-    torch.ops.aten.sub, torch.ops.aten.sub_, torch.ops.aten.div, torch.ops.aten.div_,
+    torch.ops.aten.add,
+    torch.ops.aten.add_,
+    torch.ops.aten.mul,
+    torch.ops.aten.mul_,
+    torch.ops.aten.sub,
+    torch.ops.aten.sub_,
+    torch.ops.aten.div,
+    torch.ops.aten.div_,
 }
 _BN_EVAL = getattr(torch.ops.aten, "_native_batch_norm_legit_no_training", None)
 _BN = torch.ops.aten.native_batch_norm
@@ -154,6 +190,9 @@ class OpCounter(TorchDispatchMode):
         self._keep: list[Any] = []
         self._exempt: set[int] = set()
         self._end_seq = 0
+        # id(tensor) -> receptive field; the tensors are kept alive so ids stay unique
+        self._rf: dict[int, Any] = {}
+        self._alive: list[torch.Tensor] = []
         # Parameter storage -> the call whose ops first read it. Modules that own
         # parameters but are never called themselves (MultiheadAttention's
         # out_proj) have their parameters charged to the call that used them.
@@ -181,6 +220,10 @@ class OpCounter(TorchDispatchMode):
                 if s is not None:
                     self._seen.add(s._cdata)
                     self._keep.append(s)
+                if t.dim() >= 3:
+                    ones = (1,) * (t.dim() - 2)
+                    self._rf[id(t)] = (ones, ones)
+                    self._alive.append(t)
 
     # -- module hooks ---------------------------------------------------------
 
@@ -213,6 +256,8 @@ class OpCounter(TorchDispatchMode):
             return
         call = self.calls[self.stack.pop()]
         call.output_shape = _shape(output)
+        t = _first_tensor(output)
+        call.receptive_field = None if t is None else self._rf.get(id(t))
         call.end_seq = self._end_seq
         self._end_seq += 1
 
@@ -240,6 +285,20 @@ class OpCounter(TorchDispatchMode):
         return t
 
     # -- ops ------------------------------------------------------------------
+
+    def _track_receptive_field(self, func: Any, args: Any, out: Any) -> None:
+        infos = [self._rf[id(a)] for a in _tensors(args) if id(a) in self._rf]
+        if not infos:
+            return
+        try:
+            info = receptive.propagate(func, args, out, infos)
+        except Exception:  # an op with unusual arguments: the field stays unknown downstream
+            return
+        if info is None:
+            return
+        for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)):
+            self._rf[id(t)] = info
+            self._alive.append(t)
 
     def _note_param_use(self, args: Any, call_index: int) -> None:
         for a in args:
@@ -271,6 +330,7 @@ class OpCounter(TorchDispatchMode):
             call.flops += cost.flops
             if cost.macs:
                 call.op_macs[func.overloadpacket.__name__] += cost.macs
+        self._track_receptive_field(func, args, out)
         # Only the primary output allocates an activation; extra outputs
         # (pooling indices, norm statistics) are autograd bookkeeping.
         t = _first_tensor(out)

@@ -33,16 +33,32 @@ class Source(str, Enum):
 PUBLISHED_TOLERANCE = 0.005
 
 _CNNSTAT_CATEGORY = {
-    "convolution": "conv", "_convolution": "conv",
-    "mm": "matmul", "addmm": "matmul", "bmm": "matmul", "baddbmm": "matmul", "mv": "matmul",
-    "addmv": "matmul", "dot": "matmul", "vdot": "matmul",
+    "convolution": "conv",
+    "_convolution": "conv",
+    "mm": "matmul",
+    "addmm": "matmul",
+    "bmm": "matmul",
+    "baddbmm": "matmul",
+    "mv": "matmul",
+    "addmv": "matmul",
+    "dot": "matmul",
+    "vdot": "matmul",
 }
 _FVCORE_CATEGORY = {
-    "conv": "conv", "linear": "matmul", "matmul": "matmul", "addmm": "matmul", "bmm": "matmul",
-    "einsum": "matmul", "mm": "matmul", "baddbmm": "matmul",
-    "batch_norm": "normalisation", "group_norm": "normalisation", "layer_norm": "normalisation",
+    "conv": "conv",
+    "linear": "matmul",
+    "matmul": "matmul",
+    "addmm": "matmul",
+    "bmm": "matmul",
+    "einsum": "matmul",
+    "mm": "matmul",
+    "baddbmm": "matmul",
+    "batch_norm": "normalisation",
+    "group_norm": "normalisation",
+    "layer_norm": "normalisation",
     "instance_norm": "normalisation",
-    "adaptive_avg_pool2d": "pooling", "upsample_nearest2d": "upsampling",
+    "adaptive_avg_pool2d": "pooling",
+    "upsample_nearest2d": "upsampling",
     "upsample_bilinear2d": "upsampling",
 }
 _WHY_FVCORE_MORE = {
@@ -136,10 +152,10 @@ def _run_fvcore(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) ->
         fca = FlopCountAnalysis(model, x)
         fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         total = int(fca.total())
-    by_module = {k: {op: int(n) for op, n in v.items()} for k, v in fca.by_module_and_operator().items()}
-    return _Fvcore(
-        int(parameter_count(model)[""]), total, by_module, dict(fca.unsupported_ops())
-    )
+    by_module = {
+        k: {op: int(n) for op, n in v.items()} for k, v in fca.by_module_and_operator().items()
+    }
+    return _Fvcore(int(parameter_count(model)[""]), total, by_module, dict(fca.unsupported_ops()))
 
 
 def _published(name: str) -> tuple[int, float] | None:
@@ -181,7 +197,9 @@ def cross_check(
         formula_macs = sum(r.macs for r in report.layers if r.check.status == "ok")
         totals.append(
             SourceTotals(
-                "formulas", None, None,
+                "formulas",
+                None,
+                None,
                 f"{report.agreeing_layers} of {report.checked_layers} layers agree "
                 f"({formula_macs:,} MACs in checked layers)",
             )
@@ -203,14 +221,21 @@ def cross_check(
         else:
             ratio = fv.macs / report.totals.macs if report.totals.macs else float("nan")
             totals.append(
-                SourceTotals("fvcore", fv.params, fv.macs, f"fvcore 'flops' are MACs; {ratio:.4f}× cnnstat")
+                SourceTotals(
+                    "fvcore", fv.params, fv.macs, f"fvcore 'flops' are MACs; {ratio:.4f}× cnnstat"
+                )
             )
             if fv.unsupported:
                 skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(fv.unsupported.items()))
                 notes.append(f"fvcore skips ops it has no handle for: {skipped}")
             skips_attention = any("attention" in op for op in fv.unsupported)
             for name, ops in ours.items():
-                theirs = Counter({_category(op, _FVCORE_CATEGORY): n for op, n in fv.by_module.get(name, {}).items()})
+                theirs = Counter(
+                    {
+                        _category(op, _FVCORE_CATEGORY): n
+                        for op, n in fv.by_module.get(name, {}).items()
+                    }
+                )
                 fvcore_macs[name] = sum(theirs.values())
                 if fvcore_macs[name] == sum(ops.values()):
                     continue
@@ -229,14 +254,23 @@ def cross_check(
                     layer_reasons[name].append(f"{cat}: cnnstat {a:,} vs fvcore {b:,} — {why}")
             diff = Counter()
             for name, ops in ours.items():
-                theirs = Counter({_category(op, _FVCORE_CATEGORY): n for op, n in fv.by_module.get(name, {}).items()})
+                theirs = Counter(
+                    {
+                        _category(op, _FVCORE_CATEGORY): n
+                        for op, n in fv.by_module.get(name, {}).items()
+                    }
+                )
                 for cat in set(ops) | set(theirs):
                     diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
             for cat, d in sorted(diff.items()):
                 if d:
                     notes.append(
                         f"{cat}: fvcore counts {abs(d):,} MACs {'more' if d > 0 else 'fewer'} than cnnstat"
-                        + (f" ({_WHY_FVCORE_MORE[cat]})" if d > 0 and cat in _WHY_FVCORE_MORE else "")
+                        + (
+                            f" ({_WHY_FVCORE_MORE[cat]})"
+                            if d > 0 and cat in _WHY_FVCORE_MORE
+                            else ""
+                        )
                         + (
                             f" ({_WHY_ATTENTION})"
                             if d < 0 and cat in ("matmul", "attention") and skips_attention
@@ -254,7 +288,9 @@ def cross_check(
             tolerance = max(PUBLISHED_TOLERANCE * p_gmacs, 0.0005)
             totals.append(
                 SourceTotals(
-                    "published", p_params, round(p_gmacs * 1e9),
+                    "published",
+                    p_params,
+                    round(p_gmacs * 1e9),
                     f"torchvision weights.meta: {p_gmacs} GMACs (3 decimals)",
                 )
             )
@@ -264,13 +300,17 @@ def cross_check(
                 if p_params != report.totals.params:
                     failures.append(f"params {report.totals.params:,} != published {p_params:,}")
                 if abs(ours_g - p_gmacs) > tolerance:
-                    failures.append(f"GMACs {ours_g:.3f} differ from published {p_gmacs} by more than 0.5%")
+                    failures.append(
+                        f"GMACs {ours_g:.3f} differ from published {p_gmacs} by more than 0.5%"
+                    )
 
     disagreements = tuple(
         LayerDisagreement(
             name=name,
             type=rows[name].type,
-            cnnstat_macs=sum(r.macs for r in report.layers if r.name == name and not r.own_ops_only),
+            cnnstat_macs=sum(
+                r.macs for r in report.layers if r.name == name and not r.own_ops_only
+            ),
             fvcore_macs=fvcore_macs.get(name),
             formula=rows[name].check.status,
             reasons=tuple(reasons),

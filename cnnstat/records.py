@@ -52,6 +52,8 @@ class LayerRecord:
     own_ops_only: bool = False
     unsupported_ops: tuple[str, ...] = ()
     macs_by_op: tuple[tuple[str, int], ...] = ()
+    receptive_field: Shape | str | None = None  # per spatial axis, "global", or None
+    effective_stride: Shape | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -59,6 +61,9 @@ class LayerRecord:
         d["check_mismatches"] = list(self.check.mismatches)
         for key in ("input_shape", "output_shape", "kernel", "stride", "dilation"):
             if d[key] is not None:
+                d[key] = list(d[key])
+        for key in ("receptive_field", "effective_stride"):
+            if isinstance(d[key], tuple):
                 d[key] = list(d[key])
         if isinstance(d["padding"], tuple):
             d["padding"] = list(d["padding"])

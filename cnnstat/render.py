@@ -78,8 +78,23 @@ def layer_label(r: LayerRecord) -> str:
     return r.type
 
 
-def layers_table(report: Report) -> Table:
-    """The per-layer rich table."""
+def format_rf(r: LayerRecord) -> tuple[str, str]:
+    """Receptive field and effective stride cells: '7×7', '2' or 'global'."""
+    rf = r.receptive_field
+    if rf is None:
+        return "", ""
+    if isinstance(rf, str):
+        return rf, ""
+    stride = r.effective_stride or ()
+
+    def one(v: Sequence[int]) -> str:
+        return str(v[0]) if len(set(v)) == 1 else "×".join(map(str, v))
+
+    return one(rf), one(stride) if stride else ""
+
+
+def layers_table(report: Report, show_rf: bool = False) -> Table:
+    """The per-layer rich table; ``show_rf`` adds receptive field and effective stride."""
     show_trainable = report.totals.frozen_params > 0
     table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False)
     table.add_column("#", justify="right", style="dim")
@@ -93,6 +108,9 @@ def layers_table(report: Report) -> Table:
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("FLOPs", justify="right", no_wrap=True)
     table.add_column("Act. mem", justify="right", no_wrap=True)
+    if show_rf:
+        table.add_column("RF", justify="right", no_wrap=True)
+        table.add_column("Eff. stride", justify="right", no_wrap=True)
     table.add_column("Check", justify="center", no_wrap=True)
     for r in report.layers:
         cells = [
@@ -109,6 +127,10 @@ def layers_table(report: Report) -> Table:
             human_count(r.macs) if r.macs else "–",
             human_count(r.flops) if r.flops else "–",
             human_bytes(r.activation_bytes) if r.activation_bytes else "–",
+        ]
+        if show_rf:
+            cells += list(format_rf(r))
+        cells += [
             Text(r.check.symbol, style="green" if r.check.status == "ok" else "bold red"),
         ]
         table.add_row(*cells)
@@ -143,7 +165,7 @@ def totals_lines(report: Report) -> list[str]:
     return lines
 
 
-def summary(report: Report, console: Console) -> None:
+def summary(report: Report, console: Console, show_rf: bool = False) -> None:
     """Print the per-layer table and the totals panel."""
     n, *sample = report.input_shape
     title = (
@@ -151,7 +173,7 @@ def summary(report: Report, console: Console) -> None:
         f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
     )
     console.print(Text(title, style="bold"))
-    console.print(layers_table(report))
+    console.print(layers_table(report, show_rf))
     mismatched = [r for r in report.layers if r.check.status == "mismatch"]
     body: list[Text] = [Text(line) for line in totals_lines(report)]
     for r in mismatched:
@@ -181,16 +203,25 @@ def conv_table(comparison: ConvComparison) -> Table:
         title_justify="left",
     )
     for col, justify in (
-        ("Layer", "left"), ("Output", "left"), ("Params", "right"),
-        ("Params w/o bias", "right"), ("MACs", "right"), ("FLOPs", "right"), ("vs conv", "right"),
+        ("Layer", "left"),
+        ("Output", "left"),
+        ("Params", "right"),
+        ("Params w/o bias", "right"),
+        ("MACs", "right"),
+        ("FLOPs", "right"),
+        ("vs conv", "right"),
     ):
         table.add_column(col, justify=justify, no_wrap=col != "Layer")  # type: ignore[arg-type]
     base = comparison.rows[0].macs
     for row in comparison.rows:
         out = "×".join(map(str, (*row.output_spatial, row.out_channels)))
         table.add_row(
-            row.label, out, f"{row.params:,}", f"{row.params_without_bias:,}",
-            exact_and_human(row.macs), exact_and_human(row.flops),
+            row.label,
+            out,
+            f"{row.params:,}",
+            f"{row.params_without_bias:,}",
+            exact_and_human(row.macs),
+            exact_and_human(row.flops),
             f"{row.macs / base:.1%}" if base else "—",
         )
     return table
@@ -200,8 +231,11 @@ def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
     """Print ``cnnstat check``: totals per source, disagreeing layers, notes and the verdict."""
     r = result.report
     console.print(
-        Text(f"{result.model} · input {format_shape(r.input_shape)} · sources: "
-             f"{', '.join(result.sources)}", style="bold")
+        Text(
+            f"{result.model} · input {format_shape(r.input_shape)} · sources: "
+            f"{', '.join(result.sources)}",
+            style="bold",
+        )
     )
     base = r.totals.macs
     totals = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -219,26 +253,42 @@ def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
     if result.disagreements:
         table = Table(
             title=f"Layers where a source disagrees ({len(result.disagreements)})",
-            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
         )
         for col in ("Layer", "Type", "cnnstat MACs", "fvcore MACs", "Formula", "Why"):
-            table.add_column(col, justify="right" if "MACs" in col else "left",
-                             overflow="fold", no_wrap=col != "Why" and col != "Layer")
+            table.add_column(
+                col,
+                justify="right" if "MACs" in col else "left",
+                overflow="fold",
+                no_wrap=col != "Why" and col != "Layer",
+            )
         for d in result.disagreements[:limit]:
             table.add_row(
-                d.name, d.type, f"{d.cnnstat_macs:,}",
+                d.name,
+                d.type,
+                f"{d.cnnstat_macs:,}",
                 f"{d.fvcore_macs:,}" if d.fvcore_macs is not None else "—",
-                {"ok": "✓", "mismatch": "✗"}.get(d.formula, ""), "; ".join(d.reasons),
+                {"ok": "✓", "mismatch": "✗"}.get(d.formula, ""),
+                "; ".join(d.reasons),
             )
         console.print(table)
         if len(result.disagreements) > limit:
-            console.print(f"… and {len(result.disagreements) - limit} more layers (--limit to show more)", style="dim")
+            console.print(
+                f"… and {len(result.disagreements) - limit} more layers (--limit to show more)",
+                style="dim",
+            )
     for note in result.notes:
         console.print(f"• {note}", highlight=False)
     if result.passed:
-        console.print(Text("PASS: cnnstat agrees with the closed forms on every layer"
-                           + (" and with the published figures" if "published" in result.sources else ""),
-                           style="bold green"))
+        console.print(
+            Text(
+                "PASS: cnnstat agrees with the closed forms on every layer"
+                + (" and with the published figures" if "published" in result.sources else ""),
+                style="bold green",
+            )
+        )
     else:
         for f in result.failures:
             console.print(Text(f"FAIL: {f}", style="bold red"))

@@ -124,7 +124,9 @@ class ClassicSpec:
 
 CLASSICS: dict[str, ClassicSpec] = {
     "lenet5": ClassicSpec(
-        "cnnstat.classics:lenet5", (1, 32, 32), "LeNet-5 of the lectures (LeCun 1998), 61,706 params"
+        "cnnstat.classics:lenet5",
+        (1, 32, 32),
+        "LeNet-5 of the lectures (LeCun 1998), 61,706 params",
     ),
 }
 
@@ -222,8 +224,15 @@ def _meta_parameters() -> Any:
     from torch.overrides import TorchFunctionMode
 
     factories = {
-        torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn,
-        torch.empty_strided, torch.randint, torch.normal,
+        torch.empty,
+        torch.zeros,
+        torch.ones,
+        torch.full,
+        torch.rand,
+        torch.randn,
+        torch.empty_strided,
+        torch.randint,
+        torch.normal,
     }
 
     class MetaParameters(TorchFunctionMode):
@@ -288,7 +297,9 @@ def _load_attr(target: str) -> Any:
             n
             for n, v in vars(module).items()
             if not n.startswith("_")
-            and (isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__)
+            and (
+                isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == module.__name__
+            )
         )
         listed = f"; it defines {', '.join(candidates)}" if candidates else ""
         raise ModelLoadError(f"{where} does not define '{attr}'{listed}")
@@ -328,9 +339,7 @@ def build(spec: ModelSpec, meta: bool = True) -> nn.Module:
             f"building '{spec.name}' failed: {type(exc).__name__}: {_first_line(exc)}"
         ) from exc
     if not isinstance(model, nn.Module):
-        raise ModelLoadError(
-            f"'{spec.name}' returned {type(model).__name__}, not an nn.Module"
-        )
+        raise ModelLoadError(f"'{spec.name}' returned {type(model).__name__}, not an nn.Module")
     return model
 
 

@@ -53,7 +53,9 @@ VGG16_LECTURE = [
 ]
 
 
-@pytest.mark.parametrize(("name", "weights", "elements"), VGG16_LECTURE, ids=[v[0] for v in VGG16_LECTURE])
+@pytest.mark.parametrize(
+    ("name", "weights", "elements"), VGG16_LECTURE, ids=[v[0] for v in VGG16_LECTURE]
+)
 def test_vgg16_conv_layers_match_lecture_table(name, weights, elements):
     layer = by_name(vgg16_report(), name)
     out_channels = layer.output_shape[1]
@@ -95,7 +97,16 @@ def test_depth_rolls_up_children():
     leaf = cnnstat.analyze("resnet18")
     top = cnnstat.analyze("resnet18", depth=1)
     assert [layer.name for layer in top.layers] == [
-        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
     ]
     assert sum(layer.macs for layer in top.layers) == leaf.totals.macs
     layer1 = by_name(top, "layer1")
@@ -179,10 +190,22 @@ def test_report_frame_and_dict():
     assert int(frame["params"].sum()) == 61_706
     d = r.to_dict()
     assert set(d["totals"]) >= {
-        "params", "trainable_params", "macs", "flops", "activation_bytes",
-        "saved_for_backward_bytes", "param_bytes",
+        "params",
+        "trainable_params",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "saved_for_backward_bytes",
+        "param_bytes",
     }
-    assert {"name", "type", "output_shape", "params", "macs", "flops", "activation_bytes", "check"} <= set(
-        d["layers"][0]
-    )
+    assert {
+        "name",
+        "type",
+        "output_shape",
+        "params",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "check",
+    } <= set(d["layers"][0])
     assert d["unsupported_ops"] == {}

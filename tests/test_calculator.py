@@ -27,7 +27,9 @@ def test_inception_bottleneck_example():
 
 
 def test_depthwise_separable_uses_lecture_formula():
-    result = calculator.compare(spec((224, 224, 3), 64, (3,), padding=(1,)), depthwise_separable=True)
+    result = calculator.compare(
+        spec((224, 224, 3), 64, (3,), padding=(1,)), depthwise_separable=True
+    )
     standard, separable = result.rows
     assert standard.params == (3 * 3 * 3 + 1) * 64 == 1_792
     assert separable.params == (3 * 3 + 1) * 3 + 3 * 64 == 222  # (h·w + 1)·C + C·C'
@@ -43,7 +45,9 @@ def test_one_and_three_dimensional_inputs():
 
 
 def test_grouped_and_dilated():
-    row = calculator.conv_cost(spec((56, 56, 128), 128, (3,), padding=(2,), dilation=(2,), groups=32))
+    row = calculator.conv_cost(
+        spec((56, 56, 128), 128, (3,), padding=(2,), dilation=(2,), groups=32)
+    )
     assert row.output_spatial == (56, 56)  # 56 + 4 - 2*2 - 1 + 1
     assert row.params == 3 * 3 * 4 * 128 + 128
 

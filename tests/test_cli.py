@@ -45,7 +45,9 @@ def test_summary_json_schema(capsys):
     assert d["input_shape"] == [1, 1, 32, 32]
     assert d["totals"]["params"] == 61_706
     assert d["totals"]["trainable_params"] == 61_706
-    assert {"macs", "flops", "activation_bytes", "saved_for_backward_bytes", "param_bytes"} <= set(d["totals"])
+    assert {"macs", "flops", "activation_bytes", "saved_for_backward_bytes", "param_bytes"} <= set(
+        d["totals"]
+    )
     assert d["layers"][0]["name"] == "conv1"
     assert d["layers"][0]["output_shape"] == [1, 6, 28, 28]
     assert d["layers"][0]["check"] == "ok"
@@ -53,7 +55,9 @@ def test_summary_json_schema(capsys):
 
 
 def test_custom_model_with_input_size(capsys):
-    code, out, _ = run(capsys, "summary", f"{FIXTURES}:TinyNet", "--input-size", "1x32x32", "-f", "json")
+    code, out, _ = run(
+        capsys, "summary", f"{FIXTURES}:TinyNet", "--input-size", "1x32x32", "-f", "json"
+    )
     assert code == 0
     d = json.loads(out)
     assert d["totals"]["params"] == (9 + 1) * 8 + 8 * 10 + 10  # conv 3x3 1->8, fc 8->10
@@ -61,7 +65,17 @@ def test_custom_model_with_input_size(capsys):
 
 
 def test_batch_and_input_size(capsys):
-    code, out, _ = run(capsys, "summary", "resnet50", "--input-size", "3x160x160", "--batch-size", "8", "-f", "json")
+    code, out, _ = run(
+        capsys,
+        "summary",
+        "resnet50",
+        "--input-size",
+        "3x160x160",
+        "--batch-size",
+        "8",
+        "-f",
+        "json",
+    )
     assert code == 0
     d = json.loads(out)
     assert d["input_shape"] == [8, 3, 160, 160]
@@ -103,16 +117,21 @@ def test_failed_run_keeps_existing_report(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        pytest.param(["summary", "resnet150"], ["unknown model", "resnet152", "resnet50"], id="unknown-model"),
+        pytest.param(
+            ["summary", "resnet150"], ["unknown model", "resnet152", "resnet50"], id="unknown-model"
+        ),
         pytest.param(["summary", "alexnet", "-i", "3x224"], ["3-dimensional"], id="size-3x224"),
-        pytest.param(["summary", "alexnet", "-i", "abc"], ["malformed --input-size"], id="size-abc"),
+        pytest.param(
+            ["summary", "alexnet", "-i", "abc"], ["malformed --input-size"], id="size-abc"
+        ),
         pytest.param(["summary", "alexnet", "-i", "0x224x224"], ["positive"], id="size-zero"),
         pytest.param(["summary", "alexnet", "-i", "-3x224x224"], ["positive"], id="size-negative"),
         pytest.param(["summary", "alexnet", "-i", "3x224x224x2x2"], ["malformed"], id="size-5d"),
         pytest.param(["summary", "alexnet", "-b", "0"], ["batch-size"], id="batch-zero"),
         pytest.param(["summary", "alexnet", "-b", "-4"], ["batch-size"], id="batch-negative"),
         pytest.param(
-            ["summary", "alexnet", "-i", "3x16x16"], ["too small", "features.5", "MaxPool2d"],
+            ["summary", "alexnet", "-i", "3x16x16"],
+            ["too small", "features.5", "MaxPool2d"],
             id="input-too-small",
         ),
         pytest.param(["summary", "missing.py:Net", "-i", "3x8x8"], ["not found"], id="no-file"),
@@ -120,10 +139,13 @@ def test_failed_run_keeps_existing_report(capsys, tmp_path):
             ["summary", f"{FIXTURES}:Nope", "-i", "3x8x8"], ["does not define 'Nope'"], id="no-name"
         ),
         pytest.param(
-            ["summary", f"{FIXTURES}:Broken", "-i", "4"], ["broken on purpose", "ValueError"],
+            ["summary", f"{FIXTURES}:Broken", "-i", "4"],
+            ["broken on purpose", "ValueError"],
             id="forward-raises",
         ),
-        pytest.param(["summary", f"{FIXTURES}:TinyNet"], ["needs an input size"], id="custom-no-size"),
+        pytest.param(
+            ["summary", f"{FIXTURES}:TinyNet"], ["needs an input size"], id="custom-no-size"
+        ),
         pytest.param(
             ["summary", "alexnet", "-o", "/nonexistent-dir/x.md"], ["does not exist"], id="bad-dir"
         ),
@@ -181,7 +203,8 @@ def test_help_and_models_do_not_import_torch():
 def test_python_dash_m_entry_point():
     done = subprocess.run(
         [sys.executable, "-m", "cnnstat", "summary", "lenet5", "-f", "csv"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("index,name,type")

@@ -25,7 +25,9 @@ def test_resnet18_explains_fvcore_batchnorm():
 
 def test_vit_attention_products_are_what_fvcore_misses():
     result = cross_check("vit_b_16", sources=(Source.fvcore,))
-    attn = next(d for d in result.disagreements if d.name.endswith("encoder_layer_0.self_attention"))
+    attn = next(
+        d for d in result.disagreements if d.name.endswith("encoder_layer_0.self_attention")
+    )
     # QKᵀ and AV: 2 * 197 * 197 * 768 multiply-adds fvcore does not see
     assert attn.cnnstat_macs - attn.fvcore_macs == 2 * 197 * 197 * 768
     assert "scaled_dot_product_attention" in attn.reasons[0]

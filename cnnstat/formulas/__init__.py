@@ -18,8 +18,9 @@ from cnnstat.formulas.conv import (
 )
 from cnnstat.formulas.linear import linear_macs, linear_params
 from cnnstat.formulas.norm import norm_params
-from cnnstat.formulas.separable import depthwise_separable_macs, depthwise_separable_params
 from cnnstat.formulas.pool import adaptive_pool_output_shape, pool_output_length, pool_output_shape
+from cnnstat.formulas.receptive import receptive_field_after, receptive_field_of_map
+from cnnstat.formulas.separable import depthwise_separable_macs, depthwise_separable_params
 
 __all__ = [
     "adaptive_pool_output_shape",
@@ -39,4 +40,6 @@ __all__ = [
     "norm_params",
     "pool_output_length",
     "pool_output_shape",
+    "receptive_field_after",
+    "receptive_field_of_map",
 ]

@@ -13,8 +13,13 @@ For embed dim E, key/value dims k_d and v_d, query length L, key length S, batch
 from __future__ import annotations
 
 
-def mha_params(embed_dim: int, kdim: int | None = None, vdim: int | None = None,
-               bias: bool = True, add_bias_kv: bool = False) -> int:
+def mha_params(
+    embed_dim: int,
+    kdim: int | None = None,
+    vdim: int | None = None,
+    bias: bool = True,
+    add_bias_kv: bool = False,
+) -> int:
     """Learnable parameters of nn.MultiheadAttention."""
     e = embed_dim
     kd = e if kdim is None else kdim
@@ -25,8 +30,14 @@ def mha_params(embed_dim: int, kdim: int | None = None, vdim: int | None = None,
     return in_proj + out_proj + bias_kv
 
 
-def mha_macs(batch: int, query_len: int, key_len: int, embed_dim: int,
-             kdim: int | None = None, vdim: int | None = None) -> int:
+def mha_macs(
+    batch: int,
+    query_len: int,
+    key_len: int,
+    embed_dim: int,
+    kdim: int | None = None,
+    vdim: int | None = None,
+) -> int:
     """Multiply-accumulates of one nn.MultiheadAttention call."""
     e = embed_dim
     kd = e if kdim is None else kdim

@@ -20,7 +20,9 @@ from cnnstat.formulas import (
     ("length", "kernel", "stride", "padding", "dilation", "expected"),
     [
         pytest.param(227, 11, 4, 0, 1, 55, id="alexnet-conv1-lecture"),  # (227-11)/4+1
-        pytest.param(224, 11, 4, 2, 1, 55, id="alexnet-conv1-torchvision"),  # (224+4-11)/4+1 = 55.25
+        pytest.param(
+            224, 11, 4, 2, 1, 55, id="alexnet-conv1-torchvision"
+        ),  # (224+4-11)/4+1 = 55.25
         pytest.param(224, 3, 1, 1, 1, 224, id="vgg-same"),
         pytest.param(32, 5, 1, 0, 1, 28, id="lenet-conv1"),
         pytest.param(224, 9, 2, 4, 1, 112, id="lecture-9x9-stride2"),  # (224+8-9)/2+1 = 112.5
@@ -106,13 +108,19 @@ def test_conv_formulas_match_real_module(case):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.integers(1, 4), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2),
-    st.integers(0, 1), st.integers(1, 6),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.integers(1, 2),
+    st.integers(0, 1),
+    st.integers(1, 6),
 )
 def test_conv_transpose_shape_matches_real_module(k, s, p, dl, op, length):
     op = min(op, max(s, dl) - 1)  # PyTorch requires output_padding < stride or dilation
     layer = nn.ConvTranspose2d(2, 3, k, stride=s, padding=p, dilation=dl, output_padding=op)
-    expected = conv_transpose_output_shape((length, length), (k, k), (s, s), (p, p), (dl, dl), (op, op))
+    expected = conv_transpose_output_shape(
+        (length, length), (k, k), (s, s), (p, p), (dl, dl), (op, op)
+    )
     if min(expected) <= 0:
         return
     out = layer(torch.zeros(1, 2, length, length))
