@@ -225,7 +225,9 @@ def write_results(path, models, tools, results, bare, bare_rss, whole, whole_rss
             and "error" not in results[(t, name)]
             and results[(t, name)]["seconds"] <= mine["seconds"]
         ]
-        verdict = "is faster than every peer" if not slower else "is NOT faster than " + ", ".join(slower)
+        verdict = (
+            "is faster than every peer" if not slower else "is NOT faster than " + ", ".join(slower)
+        )
         verdicts.append(f"- {name}: cnnstat {verdict}")
     ratio = whole / bare
     lines += [

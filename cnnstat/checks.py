@@ -152,7 +152,7 @@ def expected(
         lead, spatial = input_shape[:-dims], input_shape[-dims:]
         g = layer_geometry(module)
         out = f.pool_output_shape(
-            spatial, g["kernel"], g["stride"], g["padding"], g["dilation"], module.ceil_mode
+            spatial, g["kernel"], g["stride"], g["padding"], g["dilation"], bool(module.ceil_mode)
         )
         return Expected((*lead, *out), 0, 0)
     if isinstance(

@@ -252,7 +252,7 @@ def cross_check(
                     else:
                         why = "counted differently"
                     layer_reasons[name].append(f"{cat}: cnnstat {a:,} vs fvcore {b:,} — {why}")
-            diff = Counter()
+            diff: Counter[str] = Counter()
             for name, ops in ours.items():
                 theirs = Counter(
                     {

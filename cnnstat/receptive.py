@@ -19,7 +19,8 @@ from cnnstat.formulas import receptive_field_after, receptive_field_of_map
 
 aten = torch.ops.aten
 GLOBAL = "global"
-RF = tuple[tuple[int, ...], tuple[int, ...]] | str  # (rf, jump) per axis, or GLOBAL
+Field = tuple[tuple[int, ...], tuple[int, ...]]  # (receptive field, jump) per axis
+RF = Field | str  # or GLOBAL
 
 _CONV = {aten.convolution, aten._convolution}
 _MAX_POOL = {
@@ -82,11 +83,11 @@ def _seq(value: Any, n: int) -> tuple[int, ...]:
 def _combine(infos: list[RF]) -> RF | None:
     if not infos:
         return None
-    if any(i == GLOBAL for i in infos):
+    fields = [i for i in infos if not isinstance(i, str)]
+    if len(fields) < len(infos):
         return GLOBAL
-    rf, jump = infos[0]  # type: ignore[misc]
-    for other in infos[1:]:
-        o_rf, o_jump = other  # type: ignore[misc]
+    rf, jump = fields[0]
+    for o_rf, o_jump in fields[1:]:
         if len(o_rf) == len(rf):
             rf = tuple(max(a, b) for a, b in zip(rf, o_rf, strict=True))
             jump = tuple(max(a, b) for a, b in zip(jump, o_jump, strict=True))
@@ -96,9 +97,9 @@ def _combine(infos: list[RF]) -> RF | None:
 def propagate(func: Any, args: Any, out: Any, infos: list[RF]) -> RF | None:
     """The receptive field of ``out`` given those of the op's tensor inputs (``infos``)."""
     base = _combine(infos)
-    if base is None or base == GLOBAL:
+    if base is None or isinstance(base, str):
         return base
-    rf, jump = base  # type: ignore[misc]
+    rf, jump = base
     packet = func.overloadpacket
     x = args[0]
     n = len(rf)

@@ -113,7 +113,7 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
         table.add_column("Eff. stride", justify="right", no_wrap=True)
     table.add_column("Check", justify="center", no_wrap=True)
     for r in report.layers:
-        cells = [
+        cells: list[str | Text] = [
             str(r.index),
             r.name,
             layer_label(r),
