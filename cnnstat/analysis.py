@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnstat import zoo
+from cnnstat import transfer, zoo
 from cnnstat.checks import check_call, layer_geometry
 from cnnstat.counter import Call, OpCounter, run_counted
 from cnnstat.errors import (
@@ -72,6 +72,9 @@ def analyze(
     dtype: torch.dtype = torch.float32,
     depth: int | None = None,
     device: str = "meta",
+    num_classes: int | None = None,
+    freeze: str | None = None,
+    freeze_ratio: float | None = None,
 ) -> Report:
     """Analyse a model layer by layer.
 
@@ -84,6 +87,9 @@ def analyze(
         depth: module depth of the rows; None shows leaf modules.
         device: ``"meta"`` (default) counts without allocating or computing, falling back to
             real CPU tensors when the model cannot run on meta; ``"cpu"`` uses real tensors.
+        num_classes: replace the classifier head with a fresh one for this many classes.
+        freeze: freeze every parameter up to and including this module (by name).
+        freeze_ratio: freeze this fraction of the parameters, from the input side.
 
     Returns:
         A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
@@ -101,10 +107,15 @@ def analyze(
     shape = (batch_size, *size)
     fallback: str | None = None
 
+    def prepare(model: nn.Module) -> tuple[nn.Module, set[str]]:
+        if num_classes is not None:
+            model = transfer.replace_head(model, num_classes, copy_model=model is given)
+        return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
+
     if device == "meta":
         try:
-            model = given if given is not None else zoo.build(spec, meta=True)  # type: ignore[arg-type]
-            counter = _count(model, shape, dtype, torch.device("meta"), name)
+            model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
+            counter = _count(model, shape, dtype, torch.device("meta"), name, frozen)
         except InputTooSmallError:
             raise
         except ForwardError as exc:
@@ -122,10 +133,10 @@ def analyze(
                 f"{_first_line(cause)}); counted on real CPU tensors instead"
             )
         else:
-            return _report(name, model, counter, shape, dtype, "meta", None, depth)
-    model = given if given is not None else zoo.build(spec, meta=False)  # type: ignore[arg-type]
-    counter = _count(model, shape, dtype, torch.device("cpu"), name)
-    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth)
+            return _report(name, model, counter, shape, dtype, "meta", None, depth, frozen)
+    model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
+    counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen)
+    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen)
 
 
 def _is_real(model: nn.Module) -> bool:
@@ -138,11 +149,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _substitutes(
-    model: nn.Module, dtype: torch.dtype, device: torch.device
+    model: nn.Module, dtype: torch.dtype, device: torch.device, frozen: set[str]
 ) -> dict[str, torch.Tensor]:
-    """Stand-ins for the model's parameters and buffers on ``device`` in ``dtype``."""
+    """Stand-ins for the model's parameters and buffers on ``device`` in ``dtype``; frozen ones need no grad."""
 
-    def convert(t: torch.Tensor) -> torch.Tensor:
+    def convert(t: torch.Tensor, trainable: bool = False) -> torch.Tensor:
         want = dtype if t.is_floating_point() else t.dtype
         if device.type == "meta":
             new = torch.empty_like(t, device="meta", dtype=want)
@@ -150,20 +161,25 @@ def _substitutes(
             raise ForwardError("a meta-device model cannot be counted on real tensors")
         else:
             new = t.detach().to(device=device, dtype=want)
-        return new.requires_grad_(t.requires_grad) if new.is_floating_point() else new
+        return new.requires_grad_(trainable) if new.is_floating_point() else new
 
-    out = {n: convert(p) for n, p in model.named_parameters()}
+    out = {n: convert(p, p.requires_grad and n not in frozen) for n, p in model.named_parameters()}
     out.update({n: convert(b) for n, b in model.named_buffers()})
     return out
 
 
 def _count(
-    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, name: str
+    model: nn.Module,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+    name: str,
+    frozen: set[str],
 ) -> OpCounter:
     was_training = model.training
     model.eval()
     try:
-        tensors = _substitutes(model, dtype, device)
+        tensors = _substitutes(model, dtype, device, frozen)
         x = torch.zeros(shape, dtype=dtype, device=device)
         try:
             return run_counted(model, (x,), tensors, root_name=name)
@@ -199,11 +215,11 @@ def _forward_error(
 # --- records -------------------------------------------------------------------
 
 
-def _own_params(module: nn.Module) -> tuple[int, int]:
+def _own_params(module: nn.Module, frozen_ids: set[int]) -> tuple[int, int]:
     total = trainable = 0
     for p in module.parameters(recurse=False):
         total += p.numel()
-        if p.requires_grad:
+        if id(p) not in frozen_ids:
             trainable += p.numel()
     return total, trainable
 
@@ -217,8 +233,10 @@ def _report(
     device_mode: str,
     fallback: str | None,
     depth: int | None,
+    frozen: set[str],
 ) -> Report:
     calls = counter.calls
+    frozen_ids = {id(p) for n, p in model.named_parameters() if n in frozen or not p.requires_grad}
     max_depth = depth if depth is not None else 10**9
 
     # Which call does each call's work roll up into?
@@ -254,7 +272,7 @@ def _report(
         a["op_macs"].update(c.op_macs)
         if id(c.module) not in seen_modules:
             seen_modules.add(id(c.module))
-            p, t = _own_params(c.module)
+            p, t = _own_params(c.module, frozen_ids)
             a["params"] += p
             a["trainable"] += t
 
@@ -284,11 +302,11 @@ def _report(
             if use is not None:
                 a = agg[owner[use]]
                 a["params"] += p.numel()
-                a["trainable"] += p.numel() if p.requires_grad else 0
+                a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
                 continue
             unused += 1
             total += p.numel()
-            trainable += p.numel() if p.requires_grad else 0
+            trainable += p.numel() if id(p) not in frozen_ids else 0
         if unused or not any(True for _ in m.parameters(recurse=False)):
             uncalled.append(mname)
         if total:
@@ -361,17 +379,21 @@ def _report(
 
     params = {id(p): p for p in model.parameters()}
     total_params = sum(p.numel() for p in params.values())
-    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    trainable = sum(p.numel() for p in params.values() if id(p) not in frozen_ids)
+    param_bytes = sum(_nbytes(p, dtype) for p in params.values())
+    gradient_bytes = sum(_nbytes(p, dtype) for p in params.values() if id(p) not in frozen_ids)
     totals = Totals(
         params=total_params,
         trainable_params=trainable,
         frozen_params=total_params - trainable,
-        param_bytes=sum(_nbytes(p, dtype) for p in params.values()),
+        param_bytes=param_bytes,
         buffer_bytes=sum(_nbytes(b, dtype) for b in model.buffers()),
         macs=sum(c.macs for c in calls),
         flops=sum(c.flops for c in calls),
         activation_bytes=sum(c.activation_bytes for c in calls),
         saved_for_backward_bytes=sum(c.saved_bytes for c in calls),
+        gradient_bytes=gradient_bytes,
+        training_memory_bytes=param_bytes + gradient_bytes + sum(c.saved_bytes for c in calls),
     )
     return Report(
         model=name,

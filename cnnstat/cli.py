@@ -75,6 +75,28 @@ OutputOpt = Annotated[
     ),
 ]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Parameter and input dtype.")]
+NumClassesOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Replace the classifier head with a fresh one for this many classes.",
+        show_default=False,
+    ),
+]
+FreezeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--freeze",
+        help="Freeze every parameter up to and including this module, e.g. features or layer3.",
+        show_default=False,
+    ),
+]
+FreezeRatioOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Freeze this fraction of the parameters, from the input side, e.g. 0.8.",
+        show_default=False,
+    ),
+]
 
 
 def parse_input_size(text: str) -> tuple[int, ...]:
@@ -146,6 +168,9 @@ def summary(
         bool,
         typer.Option("--rf", help="Show each layer's receptive field and effective stride."),
     ] = False,
+    num_classes: NumClassesOpt = None,
+    freeze: FreezeOpt = None,
+    freeze_ratio: FreezeRatioOpt = None,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -160,6 +185,8 @@ def summary(
       cnnstat summary my_models.py:TinyNet --input-size 1x32x32 --format json
 
       cnnstat summary resnet50 --rf --depth 2
+
+      cnnstat summary vgg16 --num-classes 20 --freeze classifier.5
     """
     try:
         chosen = _resolve_format(fmt, output)
@@ -190,6 +217,9 @@ def summary(
             dtype=torch_dtype[dtype.value],
             depth=depth,
             device="cpu" if real else "meta",
+            num_classes=num_classes,
+            freeze=freeze,
+            freeze_ratio=freeze_ratio,
         )
         if output is not None:
             write_atomic(output, report_text(report, chosen))
@@ -207,12 +237,25 @@ def summary(
         raise _fail(exc) from None
 
 
+class ModelSource(str, Enum):
+    builtin = "builtin"
+    torchvision = "torchvision"
+    classic = "classic"
+    timm = "timm"
+
+
 @app.command()
 def models(
     filter: Annotated[
         str | None,
         typer.Option("--filter", help="Shell-style pattern, e.g. 'resnet*'.", show_default=False),
     ] = None,
+    source: Annotated[
+        ModelSource,
+        typer.Option(
+            help="builtin = torchvision + classics; timm lists timm's models (needs timm)."
+        ),
+    ] = ModelSource.builtin,
     fmt: FormatOpt = None,
 ) -> None:
     """List every model cnnstat can build, with its default input size.
@@ -222,14 +265,22 @@ def models(
       cnnstat models
 
       cnnstat models --filter 'efficientnet*'
+
+      cnnstat models --source timm --filter 'resnet*'
     """
     from cnnstat import zoo
 
-    specs = zoo.list_models()
+    try:
+        if source is ModelSource.timm:
+            specs = zoo.list_timm_models(filter)
+        else:
+            specs = [s for s in zoo.list_models() if source.value in ("builtin", s.source)]
+    except CnnstatError as exc:
+        raise _fail(exc) from None
     if filter:
-        specs = [s for s in specs if fnmatch.fnmatch(s.name, filter)]
-        if not specs:
-            raise _fail(InvalidInputError(f"no model matches '{filter}'"))
+        specs = [s for s in specs if fnmatch.fnmatch(s.name.removeprefix("timm:"), filter)]
+    if not specs:
+        raise _fail(InvalidInputError(f"no model matches '{filter}'"))
     chosen = fmt or Format.table
     rows: list[dict[str, Any]] = [
         {

@@ -74,10 +74,11 @@ _GLOBAL_MIXING = {
 
 
 def _seq(value: Any, n: int) -> tuple[int, ...]:
+    """Per-axis values for the last ``n`` axes (LRN pools a 5-d view with a 3-d kernel)."""
     if isinstance(value, int):
         return (value,) * n
     value = tuple(int(v) for v in value)
-    return value * n if len(value) == 1 else value
+    return value * n if len(value) == 1 else value[-n:]
 
 
 def _combine(infos: list[RF]) -> RF | None:

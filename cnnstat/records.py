@@ -85,6 +85,8 @@ class Totals:
     flops: int
     activation_bytes: int
     saved_for_backward_bytes: int
+    gradient_bytes: int  # one gradient per trainable parameter
+    training_memory_bytes: int  # parameters + gradients + saved for backward
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,6 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
 def totals_lines(report: Report) -> list[str]:
     """The totals as plain lines, shared by the terminal panel and text exports."""
     t = report.totals
-    training = t.param_bytes * 2 + t.saved_for_backward_bytes
     lines = [
         f"Params: {exact_and_human(t.params)}  trainable {t.trainable_params:,}, "
         f"frozen {t.frozen_params:,}",
@@ -149,7 +148,7 @@ def totals_lines(report: Report) -> list[str]:
         f"MACs: {exact_and_human(t.macs)}   FLOPs: {exact_and_human(t.flops)}",
         f"Forward activations: {human_bytes(t.activation_bytes)}   "
         f"saved for backward: {human_bytes(t.saved_for_backward_bytes)}",
-        f"Training memory estimate (params + grads + saved): {human_bytes(training)}",
+        f"Training memory estimate (params + grads + saved): {human_bytes(t.training_memory_bytes)}",
         f"{report.agreeing_layers} of {report.checked_layers} layers agree with the "
         "closed-form formulas",
     ]

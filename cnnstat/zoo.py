@@ -117,8 +117,12 @@ TORCHVISION_CROP_SIZES: dict[str, int] = {
 
 @dataclass(frozen=True)
 class ClassicSpec:
+    """A lecture network that torchvision lacks: its builder, input size and provenance."""
+
     builder: str  # "module:function"
     input_size: tuple[int, ...]
+    paper: str
+    year: int
     note: str
 
 
@@ -126,7 +130,72 @@ CLASSICS: dict[str, ClassicSpec] = {
     "lenet5": ClassicSpec(
         "cnnstat.classics:lenet5",
         (1, 32, 32),
-        "LeNet-5 of the lectures (LeCun 1998), 61,706 params",
+        "LeCun et al. 1998 (as in the lectures)",
+        1998,
+        "two convs + three FCs; ReLU and max-pool",
+    ),
+    "lenet5_original": ClassicSpec(
+        "cnnstat.classics:lenet5_original",
+        (1, 32, 32),
+        "LeCun et al. 1998",
+        1998,
+        "trainable subsampling, sparse C3, tanh, RBF output",
+    ),
+    "alexnet_original": ClassicSpec(
+        "cnnstat.classics:alexnet_original",
+        (3, 227, 227),
+        "Krizhevsky et al. 2012",
+        2012,
+        "ReLU, LRN, dropout, 11x11/4 first conv; one device",
+    ),
+    "alexnet_original_2gpu": ClassicSpec(
+        "cnnstat.classics:alexnet_original_2gpu",
+        (3, 227, 227),
+        "Krizhevsky et al. 2012",
+        2012,
+        "CONV2/4/5 split across two GPUs (groups=2)",
+    ),
+    "zfnet": ClassicSpec(
+        "cnnstat.classics:zfnet",
+        (3, 224, 224),
+        "Zeiler & Fergus 2013",
+        2013,
+        "AlexNet with 7x7/2 CONV1 and wider CONV3-5",
+    ),
+    "nin": ClassicSpec(
+        "cnnstat.classics:nin",
+        (3, 224, 224),
+        "Lin et al. 2014",
+        2014,
+        "mlpconv (1x1 convs) and global average pooling instead of FCs",
+    ),
+    "inception_naive_block": ClassicSpec(
+        "cnnstat.classics:inception_naive_block",
+        (192, 28, 28),
+        "Szegedy et al. 2015",
+        2014,
+        "one Inception module without 1x1 reductions",
+    ),
+    "inception_block": ClassicSpec(
+        "cnnstat.classics:inception_block",
+        (192, 28, 28),
+        "Szegedy et al. 2015",
+        2014,
+        "one Inception module with 1x1 bottlenecks",
+    ),
+    "se_resnet50": ClassicSpec(
+        "cnnstat.classics:se_resnet50",
+        (3, 224, 224),
+        "Hu et al. 2018",
+        2017,
+        "ResNet-50 with squeeze-and-excitation channel attention",
+    ),
+    "mobilenet_v1": ClassicSpec(
+        "cnnstat.classics:mobilenet_v1",
+        (3, 224, 224),
+        "Howard et al. 2017",
+        2017,
+        "depthwise-separable convolutions",
     ),
 }
 
@@ -136,7 +205,7 @@ class ModelSpec:
     """A resolvable model: its name, where it comes from and its default C×H×W input size."""
 
     name: str
-    source: str  # "torchvision" | "classic" | "custom"
+    source: str  # "torchvision" | "classic" | "timm" | "custom"
     default_input_size: tuple[int, ...] | None
 
     @property
@@ -170,6 +239,8 @@ def resolve(name: str) -> ModelSpec:
         return ModelSpec(name, "torchvision", (3, crop, crop))
     if name in CLASSICS:
         return ModelSpec(name, "classic", CLASSICS[name].input_size)
+    if name.startswith("timm:"):
+        return _resolve_timm(name)
     if _is_custom(name):
         return ModelSpec(name, "custom", None)
     close = suggest(name)
@@ -178,6 +249,34 @@ def resolve(name: str) -> ModelSpec:
         f"unknown model '{name}'{hint} (run `cnnstat models` for the list, "
         "or pass path/to/file.py:Name for a custom model)"
     )
+
+
+def _timm() -> Any:
+    try:
+        import timm
+    except ImportError:
+        raise ModelLoadError(
+            "timm models need timm: pip install 'cnnstat[timm]' (or pip install timm)"
+        ) from None
+    return timm
+
+
+def _resolve_timm(name: str) -> ModelSpec:
+    timm = _timm()
+    model = name.removeprefix("timm:")
+    if not timm.is_model(model):
+        close = difflib.get_close_matches(model, timm.list_models(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join('timm:' + c for c in close)}?" if close else ""
+        raise UnknownModelError(f"unknown timm model '{model}'{hint}")
+    cfg = timm.models.get_pretrained_cfg(model)
+    size = tuple(cfg.input_size) if cfg is not None and cfg.input_size else None
+    return ModelSpec(name, "timm", size)
+
+
+def list_timm_models(pattern: str | None = None) -> list[ModelSpec]:
+    """timm's architectures matching a shell-style pattern, with their default input sizes."""
+    timm = _timm()
+    return [_resolve_timm(f"timm:{n}") for n in timm.list_models(pattern or "*")]
 
 
 # --- building --------------------------------------------------------------------
@@ -319,6 +418,10 @@ def builder_for(spec: ModelSpec) -> Callable[[], nn.Module]:
         return _torchvision_builder(spec.name)
     if spec.source == "classic":
         return _custom_builder(CLASSICS[spec.name].builder)
+    if spec.source == "timm":
+        timm = _timm()
+        model = spec.name.removeprefix("timm:")
+        return lambda: timm.create_model(model, pretrained=False)  # type: ignore[no-any-return]
     return _custom_builder(spec.name)
 
 

@@ -1,0 +1,103 @@
+"""Transfer-learning views: replace the classifier head, freeze the lower layers.
+
+Nothing here touches a caller's model: the head is replaced on a copy, and
+freezing is a set of parameter names that the analysis treats as
+``requires_grad=False``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+
+import torch
+from torch import nn
+
+from cnnstat.errors import InvalidInputError
+
+
+def classifier_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """The last module (in registration order) that owns parameters, if it is a Linear or Conv."""
+    last: tuple[str, nn.Module] | None = None
+    for name, module in model.named_modules():
+        if any(True for _ in module.parameters(recurse=False)):
+            last = (name, module)
+    if last is None or not isinstance(last[1], (nn.Linear, nn.modules.conv._ConvNd)):
+        kind = type(last[1]).__name__ if last else "nothing"
+        raise InvalidInputError(
+            f"cannot replace the classifier head: the last layer with parameters is {kind}, "
+            "not a Linear or Conv layer"
+        )
+    return last
+
+
+def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Module:
+    """The model with its classifier head re-initialised for ``num_classes`` outputs."""
+    if num_classes < 1:
+        raise InvalidInputError(f"--num-classes must be positive, got {num_classes}")
+    if copy_model:
+        model = copy.deepcopy(model)
+    name, head = classifier_head(model)
+    weight = next(head.parameters())
+    with torch.device(weight.device):
+        if isinstance(head, nn.Linear):
+            new: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
+        else:
+            conv = head
+            assert isinstance(conv, nn.modules.conv._ConvNd)
+            new = type(conv)(
+                conv.in_channels,
+                num_classes,
+                conv.kernel_size,
+                conv.stride,  # type: ignore[arg-type]
+                conv.padding,
+                conv.dilation,
+                1,
+                conv.bias is not None,  # type: ignore[arg-type]
+            )
+    new.to(dtype=weight.dtype)
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, new)
+    return model
+
+
+def frozen_parameters(
+    model: nn.Module, upto: str | None = None, ratio: float | None = None
+) -> set[str]:
+    """Names of the parameters frozen by ``--freeze UPTO`` or ``--freeze-ratio R``.
+
+    ``upto`` freezes every parameter of the modules registered before the named
+    module, and of the module itself with everything inside it. ``ratio``
+    freezes whole parameter tensors from the input side until that fraction of
+    all parameters is frozen.
+    """
+    if upto is not None and ratio is not None:
+        raise InvalidInputError("use either --freeze or --freeze-ratio, not both")
+    if upto is not None:
+        modules = [n for n, _ in model.named_modules()]
+        if upto not in modules[1:]:
+            close = difflib.get_close_matches(upto, modules[1:], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InvalidInputError(f"--freeze: the model has no module '{upto}'{hint}")
+        # named_modules is pre-order: the named module's subtree ends at its last descendant
+        position = {n: i for i, n in enumerate(modules)}
+        end = max(i for n, i in position.items() if n == upto or n.startswith(upto + "."))
+        return {
+            f"{owner}.{pname}" if owner else pname
+            for owner, module in model.named_modules()
+            if position[owner] <= end
+            for pname, _ in module.named_parameters(recurse=False)
+        }
+    if ratio is not None:
+        if not 0.0 < ratio <= 1.0:
+            raise InvalidInputError(f"--freeze-ratio must be in (0, 1], got {ratio}")
+        params = list(model.named_parameters())
+        total = sum(p.numel() for _, p in params)
+        frozen, count = set(), 0
+        for name, p in params:
+            if count >= ratio * total:
+                break
+            frozen.add(name)
+            count += p.numel()
+        return frozen
+    return set()
