@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,17 +44,15 @@ def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Mod
         if isinstance(head, nn.Linear):
             new: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
         else:
-            conv = head
-            assert isinstance(conv, nn.modules.conv._ConvNd)
+            conv: Any = head  # Conv1d/2d/3d share this constructor signature
             new = type(conv)(
                 conv.in_channels,
                 num_classes,
-                conv.kernel_size,
-                conv.stride,  # type: ignore[arg-type]
-                conv.padding,
-                conv.dilation,
-                1,
-                conv.bias is not None,  # type: ignore[arg-type]
+                kernel_size=conv.kernel_size,
+                stride=conv.stride,
+                padding=conv.padding,
+                dilation=conv.dilation,
+                bias=conv.bias is not None,
             )
     new.to(dtype=weight.dtype)
     parent_name, _, child = name.rpartition(".")
