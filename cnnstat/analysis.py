@@ -75,6 +75,7 @@ def analyze(
     num_classes: int | None = None,
     freeze: str | None = None,
     freeze_ratio: float | None = None,
+    backward: bool = False,
 ) -> Report:
     """Analyse a model layer by layer.
 
@@ -90,6 +91,7 @@ def analyze(
         num_classes: replace the classifier head with a fresh one for this many classes.
         freeze: freeze every parameter up to and including this module (by name).
         freeze_ratio: freeze this fraction of the parameters, from the input side.
+        backward: also run and count the backward pass (``totals.backward_macs``/``_flops``).
 
     Returns:
         A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
@@ -115,7 +117,7 @@ def analyze(
     if device == "meta":
         try:
             model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
-            counter = _count(model, shape, dtype, torch.device("meta"), name, frozen)
+            counter = _count(model, shape, dtype, torch.device("meta"), name, frozen, backward)
         except InputTooSmallError:
             raise
         except ForwardError as exc:
@@ -133,10 +135,12 @@ def analyze(
                 f"{_first_line(cause)}); counted on real CPU tensors instead"
             )
         else:
-            return _report(name, model, counter, shape, dtype, "meta", None, depth, frozen)
+            return _report(
+                name, model, counter, shape, dtype, "meta", None, depth, frozen, backward
+            )
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
-    counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen)
-    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen)
+    counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen, backward)
+    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen, backward)
 
 
 def _is_real(model: nn.Module) -> bool:
@@ -175,6 +179,7 @@ def _count(
     device: torch.device,
     name: str,
     frozen: set[str],
+    backward: bool = False,
 ) -> OpCounter:
     was_training = model.training
     model.eval()
@@ -182,7 +187,7 @@ def _count(
         tensors = _substitutes(model, dtype, device, frozen)
         x = torch.zeros(shape, dtype=dtype, device=device)
         try:
-            return run_counted(model, (x,), tensors, root_name=name)
+            return run_counted(model, (x,), tensors, root_name=name, backward=backward)
         except CnnstatError:
             raise
         except Exception as exc:
@@ -234,6 +239,7 @@ def _report(
     fallback: str | None,
     depth: int | None,
     frozen: set[str],
+    backward: bool = False,
 ) -> Report:
     calls = counter.calls
     frozen_ids = {id(p) for n, p in model.named_parameters() if n in frozen or not p.requires_grad}
@@ -393,6 +399,8 @@ def _report(
         activation_bytes=sum(c.activation_bytes for c in calls),
         saved_for_backward_bytes=sum(c.saved_bytes for c in calls),
         gradient_bytes=gradient_bytes,
+        backward_macs=counter.backward_macs if backward else None,
+        backward_flops=counter.backward_flops if backward else None,
         training_memory_bytes=param_bytes + gradient_bytes + sum(c.saved_bytes for c in calls),
     )
     return Report(
@@ -406,6 +414,7 @@ def _report(
         uncalled_modules=tuple(uncalled),
         fallback_reason=fallback,
         depth=depth,
+        backward_unsupported_ops=dict(counter.backward_unsupported.most_common()),
     )
 
 

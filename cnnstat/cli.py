@@ -311,6 +311,154 @@ def models(
             sys.stdout.write(f"| {line} |\n" if chosen is Format.markdown else line + "\n")
 
 
+def _parse_list(text: str, option: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not items:
+        raise InvalidInputError(f"{option} needs at least one value")
+    return items
+
+
+class BenchMode(str, Enum):
+    forward = "forward"
+    train = "train"
+    both = "both"
+
+
+@app.command()
+def bench(
+    models: Annotated[
+        str,
+        typer.Argument(
+            help="Comma-separated model names, e.g. vgg16,resnet50.", show_default=False
+        ),
+    ],
+    device: Annotated[str, typer.Option(help="cpu, cuda, or all (whatever is present).")] = "cpu",
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1",
+    mode: Annotated[
+        BenchMode, typer.Option(help="forward (inference), train (forward + backward), or both.")
+    ] = BenchMode.both,
+    dtype: DTypeOpt = DType.fp32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Use channels-last memory format.")
+    ] = False,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="Run the model through torch.compile.")
+    ] = False,
+    warmup: Annotated[
+        int | None,
+        typer.Option(help="Warm-up iterations. Default: until timings settle.", show_default=False),
+    ] = None,
+    iters: Annotated[
+        int | None,
+        typer.Option(help="Measured iterations. Default: until --min-time.", show_default=False),
+    ] = None,
+    min_time: Annotated[
+        float, typer.Option(help="Measure for at least this many seconds (and 5 iterations).")
+    ] = 1.0,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads. Default: all cores.", show_default=False)
+    ] = None,
+    cudnn_benchmark: Annotated[
+        bool, typer.Option(help="Let cuDNN pick the fastest algorithms.")
+    ] = True,
+    input_size: InputSizeOpt = None,
+    freeze: FreezeOpt = None,
+    freeze_ratio: FreezeRatioOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Time forward and backward passes, with statistics, memory and achieved FLOP/s.
+
+    [bold]Examples[/]
+
+      cnnstat bench resnet18
+
+      cnnstat bench vgg16,resnet50 --device cpu --batch-sizes 1,8,16
+
+      cnnstat bench resnet50 --device cuda --dtype bf16 --channels-last --compile
+
+      cnnstat bench alexnet --device all --format csv --output reports/alexnet_bench.csv
+    """
+    from cnnstat.bench import BenchConfig, Mode
+
+    try:
+        chosen = _resolve_format(fmt, output)
+        if output is not None:
+            from cnnstat.export import check_writable
+
+            check_writable(output)
+        names = _parse_list(models, "MODELS")
+        try:
+            sizes = tuple(int(b) for b in _parse_list(batch_sizes, "--batch-sizes"))
+        except ValueError:
+            raise InvalidInputError(
+                f"malformed --batch-sizes '{batch_sizes}': expected e.g. 1,8,16"
+            ) from None
+        from cnnstat import zoo
+
+        for name in names:
+            zoo.resolve(name)
+        modes = (Mode.forward, Mode.train) if mode is BenchMode.both else (Mode(mode.value),)
+        config = BenchConfig(
+            models=names,
+            devices=_parse_list(device, "--device"),
+            batch_sizes=sizes,
+            modes=modes,
+            dtype=dtype.value,
+            channels_last=channels_last,
+            compile=compile,
+            warmup=warmup,
+            iters=iters,
+            min_time_s=min_time,
+            threads=threads,
+            cudnn_benchmark=cudnn_benchmark,
+            input_size=parse_input_size(input_size) if input_size else None,
+            freeze=freeze,
+            freeze_ratio=freeze_ratio,
+        )
+        run = _run_bench_with_progress(config)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+    from cnnstat.export import bench_text, write_atomic
+
+    if output is not None:
+        write_atomic(output, bench_text(run, chosen))
+        _stderr.print(f"wrote {output}", highlight=False)
+    if chosen is Format.table or output is not None:
+        from cnnstat.render import bench_footer, bench_table
+
+        _stdout.print(bench_table(run))
+        for line in bench_footer(run):
+            _stdout.print(line, style="dim", highlight=False, markup=False)
+    else:
+        sys.stdout.write(bench_text(run, chosen))
+    if run.interrupted:
+        raise typer.Exit(130)
+    if any(r.status != "ok" for r in run.results):
+        raise typer.Exit(1)
+
+
+def _run_bench_with_progress(config: Any) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cnnstat.bench import run_bench
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=_stderr,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_cell(description: str, done: int, total: int) -> None:
+            progress.update(task, description=description, completed=done, total=total)
+
+        return run_bench(config, on_cell=on_cell)
+
+
 @app.command()
 def check(
     model: Annotated[

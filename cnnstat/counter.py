@@ -193,6 +193,11 @@ class OpCounter(TorchDispatchMode):
         # id(tensor) -> receptive field; the tensors are kept alive so ids stay unique
         self._rf: dict[int, Any] = {}
         self._alive: list[torch.Tensor] = []
+        # the backward pass, when counted, has no module attribution
+        self.in_backward = False
+        self.backward_macs = 0
+        self.backward_flops = 0
+        self.backward_unsupported: Counter[str] = Counter()
         # Parameter storage -> the call whose ops first read it. Modules that own
         # parameters but are never called themselves (MultiheadAttention's
         # out_proj) have their parameters charged to the call that used them.
@@ -286,6 +291,15 @@ class OpCounter(TorchDispatchMode):
 
     # -- ops ------------------------------------------------------------------
 
+    def _count_backward(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        rule = ops.lookup(func)
+        if rule is None:
+            self.backward_unsupported[str(func.overloadpacket.__name__)] += 1
+            return
+        cost = rule(args, kwargs, out)
+        self.backward_macs += cost.macs
+        self.backward_flops += cost.flops
+
     def _track_receptive_field(self, func: Any, args: Any, out: Any) -> None:
         infos = [self._rf[id(a)] for a in _tensors(args) if id(a) in self._rf]
         if not infos:
@@ -315,6 +329,9 @@ class OpCounter(TorchDispatchMode):
         out = _meta_shortcut(func, args)
         if out is None:
             out = func(*args, **kwargs)
+        if self.in_backward:
+            self._count_backward(func, args, kwargs, out)
+            return out
         call = self.current
         if call is not None:
             self._note_param_use(args, call.index)
@@ -348,6 +365,7 @@ def run_counted(
     inputs: tuple[Any, ...],
     tensors: dict[str, torch.Tensor],
     root_name: str = "",
+    backward: bool = False,
 ) -> OpCounter:
     """Run ``model(*inputs)`` with its parameters and buffers replaced by ``tensors``.
 
@@ -356,6 +374,9 @@ def run_counted(
     Grad is enabled so that autograd's saved tensors can be measured. Hooks
     are removed in ``finally``; on an exception the counter's ``stack`` still
     names the module that was running, for the caller's error message.
+    With ``backward`` the backward of the output's sum is run and counted too,
+    op by op, as autograd really executes it (frozen weights get no gradient,
+    nothing before the first trainable layer gets an input gradient).
     """
     counter = OpCounter(model, tensors, root_name)
     counter.mark_input(inputs)
@@ -367,7 +388,13 @@ def run_counted(
             torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack),
             counter,
         ):
-            torch.func.functional_call(model, tensors, inputs)
+            out = torch.func.functional_call(model, tensors, inputs)
+            if backward:
+                first = _first_tensor(out)
+                if first is not None and first.requires_grad:
+                    loss = first.sum()
+                    counter.in_backward = True
+                    loss.backward()
     except BaseException as exc:
         exc.cnnstat_counter = counter  # type: ignore[attr-defined]
         raise

@@ -19,6 +19,7 @@ from cnnstat.errors import ExportError, InvalidInputError
 from cnnstat.render import format_geometry, format_shape, layer_label, totals_lines
 
 if TYPE_CHECKING:
+    from cnnstat.bench import BenchRun
     from cnnstat.calculator import ConvComparison
     from cnnstat.records import Report
 
@@ -157,3 +158,45 @@ def conv_text(result: ConvComparison, fmt: Format) -> str:
     if fmt is Format.csv:
         return frame.to_csv(index=False, lineterminator="\n")
     return frame.to_markdown(index=False) + "\n"
+
+
+def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for r in run.results:
+        row: dict[str, object] = {
+            k: v for k, v in r.to_dict().items() if k not in ("forward_ms", "backward_ms")
+        }
+        for phase in ("forward_ms", "backward_ms"):
+            stats = getattr(r, phase)
+            for stat in ("median", "p10", "p90", "iqr"):
+                row[f"{phase.removesuffix('_ms')}_{stat}_ms"] = (
+                    getattr(stats, stat) if stats else None
+                )
+            row[f"{phase.removesuffix('_ms')}_samples"] = stats.n if stats else 0
+        rows.append(row)
+    return rows
+
+
+def bench_text(run: BenchRun, fmt: Format, width: int = 200) -> str:
+    """A bench run as json (raw samples kept), csv, markdown or a plain table."""
+    if fmt is Format.json:
+        return json.dumps(run.to_dict(), indent=2) + "\n"
+    import pandas as pd
+
+    from cnnstat.render import bench_footer
+
+    frame = pd.DataFrame(_bench_rows(run))
+    if fmt is Format.csv:
+        return frame.to_csv(index=False, lineterminator="\n")
+    if fmt is Format.markdown:
+        table = frame.to_markdown(index=False, floatfmt=".2f") if len(frame) else "(no results)"
+        return table + "\n\n" + "\n".join(f"- {line}" for line in bench_footer(run)) + "\n"
+    from rich.console import Console
+
+    from cnnstat.render import bench_table
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(bench_table(run))
+    for line in bench_footer(run):
+        console.print(line, highlight=False, markup=False)
+    return console.file.getvalue()  # type: ignore[attr-defined]

@@ -489,3 +489,117 @@ _ZERO_COST = [
 @register(*_optional_packets(*_ZERO_COST))
 def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO
+
+
+# --- backward ops: counted when cnnstat runs the backward pass ----------------------
+
+
+@register(aten.convolution_backward)
+def convolution_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # convolution_backward(grad_out, input, weight, bias_sizes, stride, padding, dilation,
+    #                      transposed, output_padding, groups, output_mask)
+    grad_out, x, w = args[0], args[1], args[2]
+    transposed, groups, mask = bool(args[7]), int(args[9]), args[10]
+    g_shape, x_shape, w_shape = _shape(grad_out), _shape(x), _shape(w)
+    kernel = w_shape[2:]
+    if transposed:
+        c_in, c_out = w_shape[0], w_shape[1] * groups
+        forward = conv_transpose_macs(x_shape[0], c_in, c_out, x_shape[2:], kernel, groups)
+    else:
+        c_out, c_in = w_shape[0], w_shape[1] * groups
+        forward = conv_macs(x_shape[0], c_in, c_out, g_shape[2:], kernel, groups)
+    # grad_input is a transposed convolution and grad_weight a correlation of input with
+    # grad_output: each costs exactly the forward's multiply-adds, groups included once.
+    macs = forward * (int(bool(mask[0])) + int(bool(mask[1])))
+    bias_flops = prod(g_shape) if mask[2] else 0
+    return OpCost(macs, 2 * macs + bias_flops)
+
+
+def _sdpa_backward_cost(args: Sequence[Any]) -> OpCost:
+    # dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: twice the forward's matrix products
+    fwd = _sdpa_cost(args[1], args[2], args[3])
+    return OpCost(2 * fwd.macs, 2 * fwd.flops)
+
+
+@register(
+    *_optional_packets(
+        "_scaled_dot_product_flash_attention_backward",
+        "_scaled_dot_product_flash_attention_for_cpu_backward",
+        "_scaled_dot_product_efficient_attention_backward",
+        "_scaled_dot_product_cudnn_attention_backward",
+    )
+)
+def sdpa_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # args: grad_out, query, key, value, ...
+    return _sdpa_backward_cost(args)
+
+
+_ELEMENTWISE_BACKWARD = [
+    "threshold_backward", "hardtanh_backward", "gelu_backward", "silu_backward",
+    "sigmoid_backward", "tanh_backward", "hardswish_backward", "hardsigmoid_backward",
+    "leaky_relu_backward", "elu_backward", "mish_backward", "softplus_backward",
+    "native_dropout_backward", "_prelu_kernel_backward",
+]  # fmt: skip
+
+
+@register(*_optional_packets(*_ELEMENTWISE_BACKWARD))
+def elementwise_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, _numel(out))
+
+
+@register(
+    *_optional_packets(
+        "native_batch_norm_backward",
+        "native_layer_norm_backward",
+        "native_group_norm_backward",
+        "cudnn_batch_norm_backward",
+        "miopen_batch_norm_backward",
+        "_fused_rms_norm_backward",
+    )
+)
+def normalization_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # grad_input needs the statistics' gradients: the same 5 FLOPs per element as a forward
+    # that computes statistics
+    return OpCost(0, 5 * args[0].numel())
+
+
+@register(aten._softmax_backward_data, aten._log_softmax_backward_data)
+def softmax_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 3 * _numel(out))
+
+
+@register(
+    *_optional_packets(
+        "max_pool2d_with_indices_backward",
+        "max_pool3d_with_indices_backward",
+        "_adaptive_avg_pool2d_backward",
+        "_adaptive_avg_pool3d_backward",
+        "adaptive_max_pool2d_backward",
+        "adaptive_max_pool3d_backward",
+    )
+)
+def pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # one scatter-add per gradient element read
+    return OpCost(0, args[0].numel())
+
+
+@register(*_optional_packets("avg_pool2d_backward", "avg_pool3d_backward"))
+def avg_pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    kernel = args[2]
+    k = prod(kernel) if len(kernel) > 1 else kernel[0] ** (args[0].dim() - 2)
+    return OpCost(0, args[0].numel() * k)
+
+
+@register(
+    *_optional_packets(
+        "select_backward",
+        "slice_backward",
+        "as_strided_scatter",
+        "diagonal_backward",
+        "unfold_backward",
+        "index_select_backward",
+        "expand_copy",
+    )
+)
+def backward_data_movement_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return ZERO

@@ -87,6 +87,8 @@ class Totals:
     saved_for_backward_bytes: int
     gradient_bytes: int  # one gradient per trainable parameter
     training_memory_bytes: int  # parameters + gradients + saved for backward
+    backward_macs: int | None = None  # counted from the real backward ops, when asked for
+    backward_flops: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Report:
     uncalled_modules: tuple[str, ...] = ()
     fallback_reason: str | None = None
     depth: int | None = None
+    backward_unsupported_ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def checked_layers(self) -> int:
@@ -127,6 +130,7 @@ class Report:
             "totals": asdict(self.totals),
             "check": {"agree": self.agreeing_layers, "checked": self.checked_layers},
             "unsupported_ops": dict(self.unsupported_ops),
+            "backward_unsupported_ops": dict(self.backward_unsupported_ops),
             "uncalled_modules": list(self.uncalled_modules),
             "layers": [r.to_dict() for r in self.layers],
         }

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from cnnstat.bench import BenchRun, TimingStats
     from cnnstat.calculator import ConvComparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.records import LayerRecord, Report
@@ -291,3 +292,71 @@ def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
     else:
         for f in result.failures:
             console.print(Text(f"FAIL: {f}", style="bold red"))
+
+
+def format_ms(t: TimingStats | None) -> str:
+    """'12.3 [11.9–13.0]': median and p10–p90 in milliseconds."""
+    if t is None:
+        return "—"
+    return f"{t.median:,.1f} [{t.p10:,.1f}–{t.p90:,.1f}]"
+
+
+def bench_table(run: BenchRun) -> Table:
+    """The ``cnnstat bench`` table: one row per model × device × batch × mode."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, justify in (
+        ("Model", "left"), ("Device", "left"), ("Batch", "right"), ("Mode", "left"),
+        ("Forward ms", "right"), ("Backward ms", "right"), ("Total ms", "right"),
+        ("img/s", "right"), ("GFLOP/s", "right"), ("% ceiling", "right"),
+        ("Peak mem", "right"), ("Estimate (err)", "right"), ("Note", "left"),
+    ):  # fmt: skip
+        table.add_column(col, justify=justify, no_wrap=col != "Note")  # type: ignore[arg-type]
+    for r in run.results:
+        if r.status != "ok":
+            label = "OOM" if r.status == "oom" else "error"
+            table.add_row(
+                r.model, r.device, str(r.batch_size), r.mode, Text(label, style="bold red"),
+                "", "", "", "", "", "", "", r.message,
+            )  # fmt: skip
+            continue
+        ceiling = (
+            f"{r.achieved_flops_per_s / r.ceiling_flops_per_s:.0%}"
+            if r.achieved_flops_per_s and r.ceiling_flops_per_s
+            else "—"
+        )
+        err = r.memory_error
+        estimate = (
+            f"{human_bytes(r.estimated_memory_bytes)} ({err:+.0%})"
+            if r.estimated_memory_bytes and err is not None
+            else "—"
+        )
+        table.add_row(
+            r.model, r.device, str(r.batch_size), r.mode,
+            format_ms(r.forward_ms), format_ms(r.backward_ms),
+            f"{r.total_ms:,.1f}" if r.total_ms is not None else "—",
+            f"{r.images_per_s:,.1f}" if r.images_per_s else "—",
+            f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            ceiling,
+            human_bytes(r.peak_memory_bytes) if r.peak_memory_bytes is not None else "—",
+            estimate,
+            Text("noisy (IQR > 10% of median)", style="yellow") if r.noisy else "",
+        )  # fmt: skip
+    return table
+
+
+def bench_footer(run: BenchRun) -> list[str]:
+    """Environment and caveat lines printed under the bench table."""
+    env = run.environment
+    lines = [
+        f"torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}; "
+        f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores, {env.get('threads')} threads)"
+        + (f"; GPU {env.get('gpu')}" if env.get("gpu") else "")
+        + f"; {env.get('date')}",
+        "Times are medians [p10–p90] of every measured iteration. CPU peak memory is the "
+        "resident-set growth during the cell; the estimate is params + grads + saved "
+        "activations (train) or params + activations (forward).",
+    ]
+    lines += [f"Skipped {s}" for s in run.skipped]
+    if run.interrupted:
+        lines.append("Interrupted: the table holds the cells finished before Ctrl-C.")
+    return lines

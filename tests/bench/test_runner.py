@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import cnnstat
+from cnnstat.bench import BenchConfig, Mode, run_bench
+from cnnstat.bench.runner import BenchResult
+from cnnstat.cli import main
+from cnnstat.errors import InvalidInputError
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_tiny_cpu_run_has_all_fields():
+    run = run_bench(BenchConfig(models=("lenet5",), batch_sizes=(2,), warmup=1, iters=3))
+    assert [r.mode for r in run.results] == ["forward", "train"]
+    fwd, train = run.results
+    assert fwd.status == train.status == "ok"
+    assert fwd.forward_ms.n == 3 and fwd.backward_ms is None
+    assert train.backward_ms.n == 3
+    assert fwd.threads >= 1 and run.environment["threads"] == fwd.threads
+    report = cnnstat.analyze("lenet5", batch_size=2, backward=True)
+    assert fwd.flops == report.totals.flops
+    assert train.flops == report.totals.flops + report.totals.backward_flops
+    assert train.images_per_s == pytest.approx(2 / (train.total_ms / 1e3))
+    assert train.estimated_memory_bytes == report.totals.training_memory_bytes
+
+
+def test_oom_in_one_cell_is_recorded_and_the_run_goes_on():
+    def measure(config, model, device, batch, mode, threads):
+        if batch == 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return BenchResult(model, device, batch, mode.value, "fp32", False, False, threads)
+
+    run = run_bench(
+        BenchConfig(models=("lenet5",), batch_sizes=(1, 8, 16), modes=(Mode.forward,)),
+        measure=measure,
+    )
+    assert [(r.batch_size, r.status) for r in run.results] == [(1, "ok"), (8, "oom"), (16, "ok")]
+    assert "out of memory" in run.results[1].message
+
+
+def test_ctrl_c_keeps_finished_cells():
+    def measure(config, model, device, batch, mode, threads):
+        if batch == 2:
+            raise KeyboardInterrupt
+        return BenchResult(model, device, batch, mode.value, "fp32", False, False, threads)
+
+    run = run_bench(
+        BenchConfig(models=("lenet5",), batch_sizes=(1, 2, 3), modes=(Mode.forward,)),
+        measure=measure,
+    )
+    assert run.interrupted and [r.batch_size for r in run.results] == [1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="no CUDA device"):
+        run_bench(BenchConfig(models=("lenet5",), devices=("cuda",)))
+    run = run_bench(
+        BenchConfig(models=("lenet5",), devices=("all",), modes=(Mode.forward,), iters=1, warmup=0)
+    )
+    assert {r.device for r in run.results} == {"cpu"}
+    assert run.skipped and "cuda" in run.skipped[0]
+
+
+@requires_cuda
+def test_cuda_run():
+    run = run_bench(
+        BenchConfig(models=("resnet18",), devices=("cuda",), batch_sizes=(4,), iters=3, warmup=1)
+    )
+    assert all(r.status == "ok" and r.device == "cuda" for r in run.results)
+    assert all(r.peak_memory_bytes and r.peak_memory_bytes > 11_689_512 * 4 for r in run.results)
+
+
+def test_bench_cli_json(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "lenet5", "--iters", "2", "--warmup", "0", "--mode", "train", "-f", "json"])
+    assert exc.value.code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["environment"]) >= {"torch", "cuda", "cudnn", "cpu", "threads", "date"}
+    (r,) = d["results"]
+    assert {
+        "model",
+        "device",
+        "batch_size",
+        "dtype",
+        "channels_last",
+        "compiled",
+        "threads",
+    } <= set(r)
+    assert set(r["forward_ms"]) >= {"median", "p10", "p90", "iqr", "samples"}
+    assert len(r["backward_ms"]["samples"]) == 2
+    assert r["status"] == "ok"
+    for key in (
+        "images_per_s",
+        "achieved_flops_per_s",
+        "peak_memory_bytes",
+        "estimated_memory_bytes",
+    ):
+        assert r[key] is not None
+
+
+def test_bench_cli_bad_input(capsys):
+    for args, needle in (
+        (["bench", "resnet150"], "unknown model"),
+        (["bench", "lenet5", "--batch-sizes", "1,x"], "batch-sizes"),
+        (["bench", "lenet5", "--batch-sizes", "0"], "positive"),
+        (["bench", "lenet5", "--device", "tpu"], "unknown device"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err
+
+
+def test_backward_flops_of_depthwise_and_grouped_convs():
+    # a depthwise and a grouped conv, input requiring no gradient (first layer)
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = nn.Conv2d(8, 8, 1, bias=False)
+            self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+            self.grouped = nn.Conv2d(8, 16, 3, padding=1, groups=4, bias=False)
+
+        def forward(self, x):
+            return self.grouped(self.depthwise(self.first(x)))
+
+    r = cnnstat.analyze(Net(), input_size=(8, 10, 10), backward=True)
+    hw = 10 * 10
+    first = hw * 8 * 8  # 1x1, 8 -> 8
+    depthwise = hw * 8 * 9  # one 3x3 window per output element
+    grouped = hw * 16 * (8 // 4) * 9
+    assert r.totals.macs == first + depthwise + grouped
+    # backward: grad_input and grad_weight each cost the forward's MACs, groups counted once;
+    # the first layer's input needs no gradient, so it only has grad_weight
+    assert r.totals.backward_macs == first + 2 * depthwise + 2 * grouped
