@@ -304,7 +304,9 @@ def _measure_cell(
     for name, p in model.named_parameters():
         p.requires_grad_(name not in frozen)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
     x = (
         torch.randn(batch, *size, device=device).to(memory_format=memory_format)
         if len(size) == 3
