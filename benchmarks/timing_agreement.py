@@ -1,0 +1,136 @@
+"""cnnstat bench against torch.utils.benchmark.Timer, and the lectures' CPU timing table.
+
+1. Times resnet18 and vgg11 forward passes (eval, inference_mode, batch 8) on
+   CPU with cnnstat's runner and with torch.utils.benchmark.Timer, on the same
+   thread count, in the same process. Target: medians within 5%.
+2. Reproduces the lectures' table shape, Forward / Backward / Total ms at batch
+   16, for alexnet, vgg16, vgg19, resnet18/34/50/101/152 and googlenet on this
+   machine's CPU.
+
+Run:  python benchmarks/timing_agreement.py [--iters 3]
+Writes the "Timing" sections of benchmarks/RESULTS.md and reports/cpu_timings.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as tb
+
+from analysis_speed import _replace_section
+from cnnstat import zoo
+from cnnstat.bench import BenchConfig, Mode, run_bench
+from cnnstat.bench.environment import capture
+
+HERE = Path(__file__).resolve().parent
+LECTURE_MODELS = [
+    "alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "googlenet",
+]  # fmt: skip
+
+
+def agreement(threads: int, min_time: float) -> list[tuple[str, float, float]]:
+    rows = []
+    for name in ("resnet18", "vgg11"):
+        run = run_bench(
+            BenchConfig(
+                models=(name,),
+                batch_sizes=(8,),
+                modes=(Mode.forward,),
+                threads=threads,
+                min_time_s=min_time,
+                min_iters=10,
+            )  # fmt: skip
+        )
+        ours = run.results[0].forward_ms.median
+        torch.set_num_threads(threads)
+        model = zoo.build(zoo.resolve(name), meta=False).eval()
+        x = torch.randn(8, 3, 224, 224)
+        with torch.inference_mode():
+            for _ in range(3):
+                model(x)
+        timer = tb.Timer(
+            stmt="with torch.inference_mode(): model(x)",
+            globals={"model": model, "x": x, "torch": torch},
+            num_threads=threads,
+        )
+        theirs = timer.blocked_autorange(min_run_time=min_time).median * 1e3
+        rows.append((name, ours, theirs))
+        print(name, ours, theirs, flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--iters", type=int, default=3, help="measured iterations per lecture-table cell"
+    )
+    ap.add_argument("--min-time", type=float, default=3.0, help="seconds per agreement measurement")
+    ap.add_argument("--skip-lecture-table", action="store_true")
+    args = ap.parse_args()
+    threads = os.cpu_count() or 1
+    env = capture(threads)
+
+    rows = agreement(threads, args.min_time)
+    lines = [
+        "## Timing agreement with torch.utils.benchmark",
+        "",
+        f"Measured by `benchmarks/timing_agreement.py` on {time.strftime('%Y-%m-%d')}: {env['cpu']}, "
+        f"{threads} threads, torch {env['torch']}. Forward pass, eval, inference_mode, batch 8, "
+        "both timers in the same process.",
+        "",
+        "| model | cnnstat bench median (ms) | torch.utils.benchmark median (ms) | difference | within 5% |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, ours, theirs in rows:
+        diff = (ours - theirs) / theirs
+        lines.append(
+            f"| {name} | {ours:,.1f} | {theirs:,.1f} | {diff:+.1%} | {'yes' if abs(diff) <= 0.05 else 'NO'} |"
+        )
+    _replace_section(
+        HERE / "RESULTS.md", "## Timing agreement with torch.utils.benchmark", "\n".join(lines)
+    )
+
+    if args.skip_lecture_table:
+        return
+    run = run_bench(
+        BenchConfig(
+            models=tuple(LECTURE_MODELS),
+            batch_sizes=(16,),
+            modes=(Mode.train,),
+            threads=threads,
+            warmup=1,
+            iters=args.iters,
+        )  # fmt: skip
+    )
+    table = [
+        "| model | Forward (ms) | Backward (ms) | Total (ms) | images/s | noisy |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in run.results:
+        if r.status != "ok":
+            table.append(f"| {r.model} | {r.status} | | | | |")
+            continue
+        table.append(
+            f"| {r.model} | {r.forward_ms.median:,.0f} | {r.backward_ms.median:,.0f} | "
+            f"{r.total_ms:,.0f} | {r.images_per_s:,.1f} | {'yes' if r.noisy else ''} |"
+        )
+        print(r.model, r.total_ms, flush=True)
+    intro = (
+        f"Batch 16, training step (forward with grad, then backward of a scalar loss), fp32, "
+        f"{env['cpu']}, {threads} threads, torch {env['torch']}, {time.strftime('%Y-%m-%d')}. "
+        f"Medians of {args.iters} measured iterations after one warm-up; written by "
+        "`benchmarks/timing_agreement.py`."
+    )
+    body = "\n".join(["## CPU timings in the lectures' format", "", intro, "", *table])
+    _replace_section(HERE / "RESULTS.md", "## CPU timings in the lectures' format", body)
+    report = HERE.parent / "reports" / "cpu_timings.md"
+    report.write_text("# CPU timings, batch 16\n\n" + intro + "\n\n" + "\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
