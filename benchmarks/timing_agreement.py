@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 import torch.utils.benchmark as tb
-
 from analysis_speed import _replace_section
+
 from cnnstat import zoo
 from cnnstat.bench import BenchConfig, Mode, run_bench
 from cnnstat.bench.environment import capture
