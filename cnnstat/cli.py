@@ -171,6 +171,14 @@ def summary(
     num_classes: NumClassesOpt = None,
     freeze: FreezeOpt = None,
     freeze_ratio: FreezeRatioOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a PNG bar chart of parameters and MACs per layer.",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -198,10 +206,13 @@ def summary(
         from cnnstat import zoo
 
         zoo.resolve(model)  # unknown names fail before torch is imported
-        if output is not None:
-            from cnnstat.export import check_writable
+        for path in (output, plot):
+            if path is not None:
+                from cnnstat.export import check_writable
 
-            check_writable(output)
+                check_writable(path)
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
 
         import torch
 
@@ -228,6 +239,12 @@ def summary(
             render_summary(report, _stdout, show_rf=rf)
         else:
             sys.stdout.write(report_text(report, chosen))
+        if plot is not None:
+            from cnnstat import plots
+            from cnnstat.export import write_bytes_atomic
+
+            write_bytes_atomic(plot, plots.layer_bars_png(plots.layer_bars(report), report.model))
+            _stderr.print(f"wrote {plot}", highlight=False)
         if strict and report.unsupported_ops:
             from cnnstat.errors import UnsupportedOpsError
 
@@ -439,9 +456,179 @@ def bench(
 
 
 def _run_bench_with_progress(config: Any) -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from cnnstat.bench import run_bench
+
+    return _with_progress("starting", lambda on: run_bench(config, on_cell=on))
+
+
+@app.command()
+def compare(
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            "-m",
+            help="Comma-separated model names, or 'all' for the whole zoo.",
+            show_default=False,
+        ),
+    ],
+    bench: Annotated[
+        bool, typer.Option("--bench", help="Also time a training step of each model.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="Device for --bench: cpu or cuda.")] = "cpu",
+    batch_size: Annotated[
+        str,
+        typer.Option(
+            help="Batch size for --bench; a comma list (1,4,16) times each, the table shows the largest, "
+            "the --plot draws all."
+        ),
+    ] = "16",
+    iters: Annotated[
+        int | None,
+        typer.Option(help="Measured iterations per model with --bench.", show_default=False),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            help="Sort by model, year, params, macs, flops, activation, memory, top1, top5, total_ms, images_per_s.",
+            show_default=False,
+        ),
+    ] = None,
+    input_size: InputSizeOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a PNG: top-1 against GMACs (bubble area = params); with --bench, also "
+            "FILE-time.png, time per image against batch size.",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Compare models side by side, as in the lectures' tables: params, MACs, memory, accuracy, time.
+
+    [bold]Examples[/]
+
+      cnnstat compare --models vgg16,resnet152
+
+      cnnstat compare --models alexnet,vgg16,googlenet,resnet152 --bench --device cpu --batch-size 16
+
+      cnnstat compare --models all --format csv --output reports/zoo.csv
+    """
+    from cnnstat.compare import SortKey
+    from cnnstat.compare import compare as run_compare
+
+    try:
+        chosen = _resolve_format(fmt, output)
+        for path in (output, plot):
+            if path is not None:
+                from cnnstat.export import check_writable
+
+                check_writable(path)
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
+        try:
+            key = SortKey(sort) if sort is not None else None
+        except ValueError:
+            choices = ", ".join(k.value for k in SortKey)
+            raise InvalidInputError(f"cannot sort by '{sort}'; choose one of {choices}") from None
+        try:
+            sizes = tuple(sorted({int(b) for b in _parse_list(batch_size, "--batch-size")}))
+        except ValueError:
+            raise InvalidInputError(f"malformed --batch-size '{batch_size}'") from None
+        if any(b < 1 for b in sizes):
+            raise InvalidInputError("--batch-size must be positive")
+        names = _parse_list(models, "--models")
+        from cnnstat.compare import expand_models
+
+        expand_models(names)  # unknown names fail before any work
+        size = parse_input_size(input_size) if input_size else None
+        result = _with_progress(
+            "comparing",
+            lambda on: run_compare(
+                names, size, bench, device, sizes, key, on_model=on, bench_iters=iters
+            ),
+        )
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+    from cnnstat.export import compare_text, write_atomic, write_bytes_atomic
+
+    if output is not None:
+        write_atomic(output, compare_text(result, chosen))
+        _stderr.print(f"wrote {output}", highlight=False)
+    elif chosen is Format.table:
+        from cnnstat.render import compare_table
+
+        _stdout.print(compare_table(result))
+    else:
+        sys.stdout.write(compare_text(result, chosen))
+    if plot is not None:
+        from cnnstat import plots
+
+        write_bytes_atomic(plot, plots.accuracy_vs_macs_png(plots.accuracy_vs_macs_points(result)))
+        _stderr.print(f"wrote {plot}", highlight=False)
+        if bench:
+            timed = plot.with_name(plot.stem + "-time.png")
+            write_bytes_atomic(
+                timed,
+                plots.time_per_image_png(plots.time_per_image_series(result.bench_runs), device),
+            )
+            _stderr.print(f"wrote {timed}", highlight=False)
+    for row in result.rows:
+        if row.status != "ok":
+            _stderr.print(
+                f"[bold red]error:[/] {row.model}: {row.message}", highlight=False, soft_wrap=True
+            )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+report_app = typer.Typer(help="Regenerate reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("lectures")
+def report_lectures(
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output-dir", help="Directory for the Markdown, CSV and PNG files.", file_okay=False
+        ),
+    ] = Path("reports"),
+) -> None:
+    """The lectures' tables from measurement: classic comparison, VGG16 per layer, AlexNet shapes,
+    the Inception cost example and the whole zoo, each as Markdown with a CSV beside it, plus plots.
+
+    [bold]Example[/]
+
+      cnnstat report lectures --output-dir reports/
+    """
+    from cnnstat.errors import ExportError
+
+    try:
+        if not output_dir.is_dir():
+            raise ExportError(f"output directory {output_dir} does not exist")
+        from cnnstat.report import lecture_reports
+
+        files = _with_progress("reports", lambda on: lecture_reports(on_step=on))
+        from cnnstat.export import write_atomic, write_bytes_atomic
+
+        for name, content in files.items():
+            path = output_dir / name
+            if isinstance(content, bytes):
+                write_bytes_atomic(path, content)
+            else:
+                write_atomic(path, content)
+            _stderr.print(f"wrote {path}", highlight=False)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+
+
+def _with_progress(label: str, work: Any) -> Any:
+    """Run ``work(on_step)`` under a transient rich progress bar on stderr."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -451,12 +638,12 @@ def _run_bench_with_progress(config: Any) -> Any:
         console=_stderr,
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        task = progress.add_task(label, total=None)
 
-        def on_cell(description: str, done: int, total: int) -> None:
+        def on_step(description: str, done: int, total: int) -> None:
             progress.update(task, description=description, completed=done, total=total)
 
-        return run_bench(config, on_cell=on_cell)
+        return work(on_step)
 
 
 @app.command()

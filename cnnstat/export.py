@@ -20,6 +20,7 @@ from cnnstat.render import format_geometry, format_shape, layer_label, totals_li
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
+    from cnnstat.compare import Comparison
     from cnnstat.calculator import ConvComparison
     from cnnstat.records import Report
 
@@ -66,12 +67,21 @@ def check_writable(path: Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` (UTF-8) through a temporary file and a rename."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
     check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp creates 0600; give the file the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -199,4 +209,22 @@ def bench_text(run: BenchRun, fmt: Format, width: int = 200) -> str:
     console.print(bench_table(run))
     for line in bench_footer(run):
         console.print(line, highlight=False, markup=False)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def compare_text(comparison: Comparison, fmt: Format, width: int = 220) -> str:
+    """The compare table as json, csv, markdown or a plain table."""
+    if fmt is Format.json:
+        return json.dumps(comparison.to_dict(), indent=2) + "\n"
+    frame = comparison.to_frame()
+    if fmt is Format.csv:
+        return frame.to_csv(index=False, lineterminator="\n")
+    if fmt is Format.markdown:
+        return frame.to_markdown(index=False) + "\n"
+    from rich.console import Console
+
+    from cnnstat.render import compare_table
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(compare_table(comparison))
     return console.file.getvalue()  # type: ignore[attr-defined]

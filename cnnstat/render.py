@@ -13,6 +13,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun, TimingStats
+    from cnnstat.compare import Comparison
     from cnnstat.calculator import ConvComparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.records import LayerRecord, Report
@@ -360,3 +361,49 @@ def bench_footer(run: BenchRun) -> list[str]:
     if run.interrupted:
         lines.append("Interrupted: the table holds the cells finished before Ctrl-C.")
     return lines
+
+
+def compare_table(comparison: Comparison) -> Table:
+    """The ``cnnstat compare`` table, one row per model."""
+    timed = any(r.total_ms is not None for r in comparison.rows)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = [
+        ("Model", "left"), ("Year", "right"), ("Salient feature", "left"), ("Params", "right"),
+        ("GMACs", "right"), ("GFLOPs", "right"), ("Param mem", "right"), ("Act./image", "right"),
+        ("Train mem", "right"), ("Top-1", "right"), ("Top-5", "right"),
+    ]  # fmt: skip
+    if timed:
+        columns += [
+            ("Fwd ms", "right"),
+            ("Bwd ms", "right"),
+            ("Total ms", "right"),
+            ("img/s", "right"),
+        ]
+    for col, justify in columns:
+        table.add_column(col, justify=justify, no_wrap=col != "Salient feature")  # type: ignore[arg-type]
+
+    def num(v: float | None, fmt: str) -> str:
+        return "—" if v is None else format(v, fmt)
+
+    for r in comparison.rows:
+        if r.status != "ok":
+            cells = [r.model, num(r.year, "d"), r.feature, Text(f"error: {r.message}", style="red")]
+            table.add_row(*cells, *[""] * (len(columns) - len(cells)))
+            continue
+        cells = [
+            r.model, num(r.year, "d"), r.feature,
+            human_count(r.params) if r.params is not None else "—",
+            num(r.macs / 1e9 if r.macs is not None else None, ",.3f"),
+            num(r.flops / 1e9 if r.flops is not None else None, ",.3f"),
+            human_bytes(r.param_bytes) if r.param_bytes is not None else "—",
+            human_bytes(r.activation_bytes_per_image) if r.activation_bytes_per_image is not None else "—",
+            human_bytes(r.training_memory_bytes) if r.training_memory_bytes is not None else "—",
+            num(r.top1, ".2f"), num(r.top5, ".2f"),
+        ]  # fmt: skip
+        if timed:
+            cells += [
+                num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), num(r.total_ms, ",.1f"),
+                num(r.images_per_s, ",.1f"),
+            ]  # fmt: skip
+        table.add_row(*cells)
+    return table

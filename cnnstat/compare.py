@@ -1,0 +1,223 @@
+"""``cnnstat compare``: one row per model, the lectures' side-by-side comparison, measured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from cnnstat import zoo
+from cnnstat.errors import CnnstatError, InvalidInputError
+from cnnstat.families import family_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One model's figures; ``status`` is 'ok' or 'error' with ``message``."""
+
+    model: str
+    year: int | None = None
+    feature: str = ""
+    input_size: tuple[int, ...] | None = None
+    params: int | None = None
+    macs: int | None = None
+    flops: int | None = None
+    param_bytes: int | None = None
+    activation_bytes_per_image: int | None = None
+    training_memory_bytes: int | None = None
+    top1: float | None = None
+    top5: float | None = None
+    forward_ms: float | None = None
+    backward_ms: float | None = None
+    total_ms: float | None = None
+    images_per_s: float | None = None
+    bench_batch_size: int | None = None
+    status: str = "ok"
+    message: str = ""
+
+    @property
+    def gmacs(self) -> float | None:
+        return None if self.macs is None else self.macs / 1e9
+
+
+class SortKey(str, Enum):
+    """Columns ``--sort`` accepts."""
+
+    model = "model"
+    year = "year"
+    params = "params"
+    macs = "macs"
+    flops = "flops"
+    activation = "activation"
+    memory = "memory"
+    top1 = "top1"
+    top5 = "top5"
+    total_ms = "total_ms"
+    images_per_s = "images_per_s"
+
+
+_SORT_FIELDS = {
+    SortKey.activation: "activation_bytes_per_image",
+    SortKey.memory: "training_memory_bytes",
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The compare table and, with ``--bench``, every timing cell measured for it."""
+
+    rows: tuple[CompareRow, ...]
+    bench_runs: tuple[Any, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status != "ok" for r in self.rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        records = []
+        for r in self.rows:
+            d = asdict(r)
+            d["input_size"] = "x".join(map(str, r.input_size)) if r.input_size else None
+            records.append(d)
+        return pd.DataFrame(records)
+
+    def to_dict(self) -> dict[str, Any]:
+        from cnnstat import __version__
+
+        return {
+            "cnnstat_version": __version__,
+            "rows": [
+                {**asdict(r), "input_size": list(r.input_size) if r.input_size else None}
+                for r in self.rows
+            ],
+        }
+
+
+def published_accuracy(name: str) -> tuple[float | None, float | None]:
+    """Top-1 and top-5 ImageNet accuracy from torchvision's weights metadata, offline."""
+    if name not in zoo.TORCHVISION_CROP_SIZES:
+        return None, None
+    from torchvision.models import get_model_weights
+
+    metrics = get_model_weights(name).DEFAULT.meta.get("_metrics", {}).get("ImageNet-1K", {})
+    return metrics.get("acc@1"), metrics.get("acc@5")
+
+
+def expand_models(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``all`` is the whole built-in zoo; other names are resolved (unknown ones raise)."""
+    out: list[str] = []
+    for n in names:
+        if n == "all":
+            out.extend(zoo.zoo_names())
+        else:
+            zoo.resolve(n)
+            out.append(n)
+    return tuple(dict.fromkeys(out))
+
+
+def compare(
+    models: tuple[str, ...],
+    input_size: tuple[int, ...] | None = None,
+    bench: bool = False,
+    device: str = "cpu",
+    batch_sizes: tuple[int, ...] = (16,),
+    sort: SortKey | None = None,
+    on_model: Callable[[str, int, int], None] | None = None,
+    bench_iters: int | None = None,
+) -> Comparison:
+    """Analyse (and optionally time) each model; a failing model becomes an error row."""
+    import cnnstat
+
+    names = expand_models(models)
+    rows: list[CompareRow] = []
+    runs: list[Any] = []
+    for i, name in enumerate(names):
+        if on_model is not None:
+            on_model(name, i, len(names))
+        year, feature = family_of(name)
+        try:
+            report = cnnstat.analyze(name, input_size=input_size)
+            top1, top5 = published_accuracy(name)
+            row = CompareRow(
+                model=name,
+                year=year,
+                feature=feature,
+                input_size=report.input_shape[1:],
+                params=report.totals.params,
+                macs=report.totals.macs,
+                flops=report.totals.flops,
+                param_bytes=report.totals.param_bytes,
+                activation_bytes_per_image=report.totals.activation_bytes,
+                training_memory_bytes=report.totals.training_memory_bytes,
+                top1=top1 if input_size is None else None,
+                top5=top5 if input_size is None else None,
+            )
+            if bench:
+                row, run = _bench_row(row, device, batch_sizes, input_size, bench_iters)
+                runs.append(run)
+        except KeyboardInterrupt:
+            raise
+        except (CnnstatError, RuntimeError) as exc:
+            row = CompareRow(
+                model=name, year=year, feature=feature, status="error", message=str(exc)
+            )
+        rows.append(row)
+    if sort is not None:
+        rows = _sorted(rows, sort)
+    return Comparison(tuple(rows), tuple(runs))
+
+
+def _bench_row(
+    row: CompareRow,
+    device: str,
+    batch_sizes: tuple[int, ...],
+    input_size: tuple[int, ...] | None,
+    iters: int | None,
+) -> tuple[CompareRow, Any]:
+    from dataclasses import replace
+
+    from cnnstat.bench import BenchConfig, Mode, run_bench
+
+    run = run_bench(
+        BenchConfig(
+            models=(row.model,),
+            devices=(device,),
+            batch_sizes=batch_sizes,
+            modes=(Mode.train,),
+            input_size=input_size,
+            iters=iters,
+        )
+    )
+    if run.interrupted:
+        raise KeyboardInterrupt
+    cell = run.results[-1]  # the largest requested batch size is listed last
+    if cell.status != "ok":
+        return replace(row, status=cell.status, message=cell.message), run
+    return (
+        replace(
+            row,
+            forward_ms=cell.forward_ms.median if cell.forward_ms else None,
+            backward_ms=cell.backward_ms.median if cell.backward_ms else None,
+            total_ms=cell.total_ms,
+            images_per_s=cell.images_per_s,
+            bench_batch_size=cell.batch_size,
+        ),
+        run,
+    )
+
+
+def _sorted(rows: list[CompareRow], key: SortKey) -> list[CompareRow]:
+    field = _SORT_FIELDS.get(key, key.value)
+    if field not in CompareRow.__dataclass_fields__:
+        raise InvalidInputError(f"cannot sort by '{key.value}'")
+    descending = key not in (SortKey.model, SortKey.year, SortKey.total_ms)
+    present = [r for r in rows if getattr(r, field) is not None]
+    missing = [r for r in rows if getattr(r, field) is None]
+    present.sort(key=lambda r: getattr(r, field), reverse=descending)
+    return present + missing

@@ -1,0 +1,174 @@
+"""matplotlib figures. Data preparation is separate from drawing; drawing returns PNG bytes
+and ``cnnstat.export`` writes them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnstat.bench import BenchRun
+    from cnnstat.compare import Comparison
+    from cnnstat.records import Report
+
+DPI = 100
+SIZE_IN = (10.0, 6.5)  # 1000 x 650 pixels
+
+
+@dataclass(frozen=True)
+class Point:
+    """One labelled point of a scatter plot; ``size`` drives the bubble area."""
+
+    label: str
+    x: float
+    y: float
+    size: float
+
+
+def accuracy_vs_macs_points(comparison: Comparison) -> list[Point]:
+    """Models with both a MAC count and a published top-1: x = GMACs, y = top-1 %, size = params."""
+    return [
+        Point(r.model, r.macs / 1e9, r.top1, float(r.params))
+        for r in comparison.rows
+        if r.status == "ok" and r.macs and r.top1 is not None and r.params
+    ]
+
+
+def time_per_image_series(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int, float]]]:
+    """Per model: (batch size, milliseconds per image of a training step), batch sizes ascending."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for run in runs:
+        for r in run.results:
+            if r.status == "ok" and r.total_ms is not None:
+                series.setdefault(r.model, []).append((r.batch_size, r.total_ms / r.batch_size))
+    return {m: sorted(v) for m, v in series.items()}
+
+
+def layer_bars(report: Report) -> list[tuple[str, int, int]]:
+    """(layer name, params, MACs) of every layer that holds parameters or does multiply-adds."""
+    return [(r.name, r.params, r.macs) for r in report.layers if r.params or r.macs]
+
+
+def _figure() -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
+    return fig, ax
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _place_labels(ax: Any, fig: Any, points: Sequence[Point]) -> None:
+    """Label each point, trying offsets around it until the label overlaps no earlier one."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    offsets = [(6, 6), (6, -12), (-6, 6), (-6, -12), (10, 16), (10, -22), (-10, 16), (-10, -22),
+               (0, 24), (0, -30), (18, 0), (-18, 0)]  # fmt: skip
+    for p in sorted(points, key=lambda p: -p.size):
+        for dx, dy in offsets:
+            text = ax.annotate(
+                p.label, (p.x, p.y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                ha="left" if dx >= 0 else "right",
+            )  # fmt: skip
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            text.remove()
+
+
+def accuracy_vs_macs_png(points: Sequence[Point], title: str = "") -> bytes:
+    """Top-1 accuracy against GMACs (log scale), bubble area proportional to parameters."""
+    fig, ax = _figure()
+    if points:
+        biggest = max(p.size for p in points)
+        areas = [20 + 1500 * p.size / biggest for p in points]
+        ax.scatter([p.x for p in points], [p.y for p in points], s=areas, alpha=0.45,
+                   edgecolors="black", linewidths=0.5)  # fmt: skip
+        if max(p.x for p in points) / max(min(p.x for p in points), 1e-9) > 20:
+            ax.set_xscale("log")
+        _place_labels(ax, fig, points)
+    ax.set_xlabel("Multiply-accumulates per image (GMACs)")
+    ax.set_ylabel("ImageNet top-1 accuracy (%)")
+    ax.set_title(title or "Accuracy against compute; bubble area ∝ parameters")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def time_per_image_png(series: dict[str, list[tuple[int, float]]], device: str = "cpu") -> bytes:
+    """Milliseconds per image of a training step against batch size, one line per model."""
+    fig, ax = _figure()
+    for model, pts in series.items():
+        ax.plot([b for b, _ in pts], [t for _, t in pts], marker="o", label=model)
+    ax.set_xscale("log", base=2)
+    values = [t for pts in series.values() for _, t in pts]
+    if values and max(values) / max(min(values), 1e-9) > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("Batch size")
+    ax.set_ylabel(f"Time per image, forward + backward (ms, {device})")
+    ax.set_title("Training-step time per image against batch size")
+    ax.grid(True, which="both", alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def layer_bars_png(bars: Sequence[tuple[str, int, int]], model: str) -> bytes:
+    """Parameters and MACs per layer, side by side: FC layers hold the parameters, conv layers
+    the compute."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height = max(4.0, 0.22 * len(bars) + 1.5)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), dpi=DPI, sharey=True)
+    names = [b[0] for b in bars]
+    ys = list(range(len(bars)))
+    left.barh(ys, [max(b[1], 0) for b in bars], color="tab:blue")
+    right.barh(ys, [max(b[2], 0) for b in bars], color="tab:orange")
+    left.set_yticks(ys, names, fontsize=7 if len(bars) > 30 else 9)
+    left.invert_yaxis()
+    from matplotlib.ticker import FuncFormatter
+
+    from cnnstat.render import human_count
+
+    # linear axes: the point is how lopsided the shares are (FC layers hold the
+    # parameters, conv layers the compute), which a log axis would hide
+    for ax, label in ((left, "Parameters"), (right, "MACs")):
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human_count(int(v))))
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.3)
+    left.set_title(f"{model}: parameters per layer")
+    right.set_title(f"{model}: multiply-accumulates per layer")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG, read from its IHDR chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+__all__ = [
+    "Point", "accuracy_vs_macs_png", "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
+    "png_size", "time_per_image_png", "time_per_image_series",
+]  # fmt: skip
