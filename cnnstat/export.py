@@ -20,8 +20,8 @@ from cnnstat.render import format_geometry, format_shape, layer_label, totals_li
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
-    from cnnstat.compare import Comparison
     from cnnstat.calculator import ConvComparison
+    from cnnstat.compare import Comparison
     from cnnstat.records import Report
 
 

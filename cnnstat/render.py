@@ -13,8 +13,8 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun, TimingStats
-    from cnnstat.compare import Comparison
     from cnnstat.calculator import ConvComparison
+    from cnnstat.compare import Comparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
@@ -387,10 +387,12 @@ def compare_table(comparison: Comparison) -> Table:
 
     for r in comparison.rows:
         if r.status != "ok":
-            cells = [r.model, num(r.year, "d"), r.feature, Text(f"error: {r.message}", style="red")]
-            table.add_row(*cells, *[""] * (len(columns) - len(cells)))
+            error_cells: list[str | Text] = [
+                r.model, num(r.year, "d"), r.feature, Text(f"error: {r.message}", style="red"),
+            ]  # fmt: skip
+            table.add_row(*error_cells, *[""] * (len(columns) - len(error_cells)))
             continue
-        cells = [
+        cells: list[str | Text] = [
             r.model, num(r.year, "d"), r.feature,
             human_count(r.params) if r.params is not None else "—",
             num(r.macs / 1e9 if r.macs is not None else None, ",.3f"),
