@@ -54,9 +54,7 @@ def _resolve(
             f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
         )
     if spec.default_input_size is not None and len(size) != len(spec.default_input_size):
-        want = "x".join(
-            "CHWD"[i] if i < 1 else "HWD"[i - 1] for i in range(len(spec.default_input_size))
-        )
+        want = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.default_input_size)]
         raise InvalidInputError(
             f"{spec.name} takes a {len(spec.default_input_size)}-dimensional input ({want}, "
             f"default {'x'.join(map(str, spec.default_input_size))}), got "
@@ -313,7 +311,10 @@ def _report(
             unused += 1
             total += p.numel()
             trainable += p.numel() if id(p) not in frozen_ids else 0
-        if unused or not any(True for _ in m.parameters(recurse=False)):
+        # a module whose parameters an op read did its work (MultiheadAttention's
+        # out_proj); a container never called itself (ModuleList) ran if a child ran
+        owns_params = any(True for _ in m.parameters(recurse=False))
+        if unused or (not owns_params and not any(id(sub) in called for sub in m.modules())):
             uncalled.append(mname)
         if total:
             extra_rows.append(
