@@ -209,3 +209,21 @@ def test_report_frame_and_dict():
         "check",
     } <= set(d["layers"][0])
     assert d["unsupported_ops"] == {}
+
+
+def test_uncalled_modules_are_reported_but_containers_that_ran_are_not():
+    class WithList(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)])
+            self.unused = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    r = cnnstat.analyze(WithList(), input_size=(4,))
+    assert r.uncalled_modules == ("unused",)
+    assert r.totals.params == 2 * (16 + 4) + (8 + 2)
+    assert [x.name for x in r.layers if not x.called] == ["unused"]
