@@ -87,34 +87,7 @@ def _storage(t: torch.Tensor) -> Any | None:
         return None  # sparse, nested or other storage-less tensors
 
 
-_UNARY_SHAPE_PRESERVING = {
-    getattr(torch.ops.aten, n)
-    for n in (
-        "relu",
-        "relu_",
-        "gelu",
-        "gelu_",
-        "silu",
-        "silu_",
-        "sigmoid",
-        "sigmoid_",
-        "tanh",
-        "tanh_",
-        "hardtanh",
-        "hardtanh_",
-        "hardswish",
-        "hardswish_",
-        "hardsigmoid",
-        "hardsigmoid_",
-        "leaky_relu",
-        "leaky_relu_",
-        "elu",
-        "elu_",
-        "mish",
-        "mish_",
-    )
-    if hasattr(torch.ops.aten, n)
-}
+_UNARY_SHAPE_PRESERVING = set(ops.packets(*ops.UNARY_ACTIVATIONS))
 _BINARY_SAME_SHAPE = {
     torch.ops.aten.add,
     torch.ops.aten.add_,

@@ -63,7 +63,7 @@ def lookup(func: Any) -> Rule | None:
     return REGISTRY.get(func.overloadpacket)
 
 
-def _optional_packets(*names: str) -> list[Any]:
+def packets(*names: str) -> list[Any]:
     """Aten op packets that exist in this torch build; older releases lack some."""
     return [getattr(aten, n) for n in names if hasattr(aten, n)]
 
@@ -80,6 +80,14 @@ def _first_tensor(out: Any) -> torch.Tensor | None:
             if isinstance(o, torch.Tensor):
                 return o
     return None
+
+
+def _window(kernel: Any, x: Any) -> int:
+    """Elements in one pooling window; a single kernel value applies to every spatial axis."""
+    if isinstance(kernel, int):
+        kernel = [kernel]
+    spatial = max(x.dim() - 2, 1)
+    return prod(kernel) if len(kernel) > 1 else int(kernel[0]) ** spatial
 
 
 def _numel(out: Any) -> int:
@@ -163,7 +171,7 @@ def _sdpa_cost(q: Any, k: Any, v: Any) -> OpCost:
 
 @register(
     aten.scaled_dot_product_attention,
-    *_optional_packets(
+    *packets(
         "_scaled_dot_product_attention_math",
         "_scaled_dot_product_flash_attention",
         "_scaled_dot_product_flash_attention_for_cpu",
@@ -178,103 +186,36 @@ def sdpa_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
 
 # --- elementwise, normalisation, pooling: FLOPs only --------------------------
 
+# Unary activations: shape-preserving, 1 FLOP per element (also the counter's meta shortcut)
+UNARY_ACTIVATIONS = (
+    "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
+    "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_",
+    "leaky_relu", "leaky_relu_", "elu", "elu_", "mish", "mish_",
+)  # fmt: skip
 _ELEMENTWISE = [
-    "relu",
-    "relu_",
-    "relu6",
-    "gelu",
-    "gelu_",
-    "silu",
-    "silu_",
-    "sigmoid",
-    "sigmoid_",
-    "tanh",
-    "tanh_",
-    "hardtanh",
-    "hardtanh_",
-    "hardswish",
-    "hardswish_",
-    "hardsigmoid",
-    "hardsigmoid_",
-    "leaky_relu",
-    "leaky_relu_",
-    "elu",
-    "elu_",
-    "selu",
-    "selu_",
-    "celu",
-    "mish",
-    "mish_",
-    "softplus",
-    "prelu",
-    "_prelu_kernel",
-    "threshold",
-    "threshold_",
-    "add",
-    "add_",
-    "sub",
-    "sub_",
-    "rsub",
-    "mul",
-    "mul_",
-    "div",
-    "div_",
-    "neg",
-    "abs",
-    "clamp",
-    "clamp_",
-    "clamp_min",
-    "clamp_min_",
-    "clamp_max",
-    "clamp_max_",
-    "maximum",
-    "minimum",
-    "where",
-    "pow",
-    "sqrt",
-    "rsqrt",
-    "exp",
-    "exp_",
-    "log",
-    "log2",
-    "sign",
-    "erf",
-    "erfinv",
-    "reciprocal",
-    "square",
-    "floor",
-    "ceil",
-    "round",
-    "addcmul",
-    "addcmul_",
-    "addcdiv",
-    "lerp",
-    "masked_fill",
-    "masked_fill_",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_not",
-    "logical_and",
-    "bitwise_not",
-]
+    *UNARY_ACTIVATIONS,
+    "relu6", "selu", "selu_", "celu", "softplus", "prelu", "_prelu_kernel", "threshold",
+    "threshold_", "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg",
+    "abs", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum",
+    "minimum", "where", "pow", "sqrt", "rsqrt", "exp", "exp_", "log", "log2", "sign", "erf",
+    "erfinv", "reciprocal", "square", "floor", "ceil", "round", "addcmul", "addcmul_",
+    "addcdiv", "lerp", "masked_fill", "masked_fill_", "eq", "ne", "lt", "le", "gt", "ge",
+    "logical_not", "logical_and", "bitwise_not",
+]  # fmt: skip
 
 
-@register(*_optional_packets(*_ELEMENTWISE))
+@register(*packets(*_ELEMENTWISE))
 def elementwise_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, _numel(out))
 
 
-@register(*_optional_packets("_native_batch_norm_legit_no_training"))
+@register(*packets("_native_batch_norm_legit_no_training"))
 def batch_norm_eval_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * _numel(out))
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "native_batch_norm",
         "_native_batch_norm_legit",
         "native_layer_norm",
@@ -296,14 +237,14 @@ def normalization_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) ->
     aten._log_softmax,
     aten.softmax,
     aten.log_softmax,
-    *_optional_packets("_safe_softmax"),
+    *packets("_safe_softmax"),
 )
 def softmax_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 3 * _numel(out))
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "max_pool1d",
         "max_pool2d",
         "max_pool3d",
@@ -317,15 +258,11 @@ def softmax_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCos
 )
 def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     kernel = args[1] if len(args) > 1 else kwargs["kernel_size"]
-    if isinstance(kernel, int):
-        kernel = [kernel]
-    spatial = len(_shape(args[0])) - 2 if len(_shape(args[0])) > 2 else 1
-    k = prod(kernel) if len(kernel) > 1 else kernel[0] ** spatial
-    return OpCost(0, _numel(out) * k)
+    return OpCost(0, _numel(out) * _window(kernel, args[0]))
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "_adaptive_avg_pool2d",
         "_adaptive_avg_pool3d",
         "adaptive_avg_pool1d",
@@ -486,7 +423,7 @@ _ZERO_COST = [
 ]
 
 
-@register(*_optional_packets(*_ZERO_COST))
+@register(*packets(*_ZERO_COST))
 def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO
 
@@ -522,7 +459,7 @@ def _sdpa_backward_cost(args: Sequence[Any]) -> OpCost:
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "_scaled_dot_product_flash_attention_backward",
         "_scaled_dot_product_flash_attention_for_cpu_backward",
         "_scaled_dot_product_efficient_attention_backward",
@@ -542,13 +479,13 @@ _ELEMENTWISE_BACKWARD = [
 ]  # fmt: skip
 
 
-@register(*_optional_packets(*_ELEMENTWISE_BACKWARD))
+@register(*packets(*_ELEMENTWISE_BACKWARD))
 def elementwise_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, _numel(out))
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "native_batch_norm_backward",
         "native_layer_norm_backward",
         "native_group_norm_backward",
@@ -569,7 +506,7 @@ def softmax_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any)
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "max_pool2d_with_indices_backward",
         "max_pool3d_with_indices_backward",
         "_adaptive_avg_pool2d_backward",
@@ -583,15 +520,13 @@ def pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) ->
     return OpCost(0, args[0].numel())
 
 
-@register(*_optional_packets("avg_pool2d_backward", "avg_pool3d_backward"))
+@register(*packets("avg_pool2d_backward", "avg_pool3d_backward"))
 def avg_pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
-    kernel = args[2]
-    k = prod(kernel) if len(kernel) > 1 else kernel[0] ** (args[0].dim() - 2)
-    return OpCost(0, args[0].numel() * k)
+    return OpCost(0, args[0].numel() * _window(args[2], args[0]))
 
 
 @register(
-    *_optional_packets(
+    *packets(
         "select_backward",
         "slice_backward",
         "as_strided_scatter",
