@@ -111,3 +111,20 @@ def test_time_per_image_series():
     assert plots.time_per_image_series([run]) == {"m": [(1, 20.0), (4, 10.0)]}
     assert plots.png_size(plots.time_per_image_png(plots.time_per_image_series([run])))[0] == 1000
     assert io is not None
+
+
+def test_compare_with_bench_fills_timing_columns(tmp_path, capsys):
+    plot = tmp_path / "cmp.png"
+    with pytest.raises(SystemExit) as exc:
+        main([
+            "compare", "--models", "lenet5", "--bench", "--batch-size", "1,2", "--iters", "2",
+            "-f", "json", "--plot", str(plot),
+        ])  # fmt: skip
+    assert exc.value.code == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["bench_batch_size"] == 2  # the table shows the largest batch
+    assert row["total_ms"] == pytest.approx(row["forward_ms"] + row["backward_ms"])
+    assert row["images_per_s"] > 0
+    timed = tmp_path / "cmp-time.png"
+    assert plots.png_size(timed.read_bytes()) == (1000, 650)
+    assert plot.exists()
