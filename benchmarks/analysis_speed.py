@@ -12,13 +12,15 @@ It also times whole processes: ``cnnstat summary vit_h_14`` against a bare
 ``python -c "import torch, torchvision"``, and the whole 80-model zoo.
 
 Run:  python benchmarks/analysis_speed.py [--repeats 3] [--models resnet152,vgg16,vit_b_16,vit_h_14]
-Writes the "Analysis speed" section of benchmarks/RESULTS.md.
+Writes the "Analysis speed" section of benchmarks/RESULTS.md and every raw
+measurement to benchmarks/analysis_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -105,16 +107,18 @@ def run_worker(tool: str, name: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_process(cmd: list[str], repeats: int) -> tuple[float, int]:
-    """Median wall seconds and max peak RSS of a whole command."""
+def time_process(cmd: list[str], repeats: int) -> tuple[float, int, list[float]]:
+    """Median wall seconds, max peak RSS (this command's own, via wait4) and every wall time."""
     walls, peaks = [], []
     for _ in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - t)
-        peaks.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024)
-    return statistics.median(walls), max(peaks)
+        if status != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+        peaks.append(usage.ru_maxrss * 1024)
+    return statistics.median(walls), max(peaks), walls
 
 
 def zoo_worker() -> dict:
@@ -146,9 +150,11 @@ def main() -> None:
     models = args.models.split(",")
     tools = args.tools.split(",")
     results: dict[tuple[str, str], dict] = {}
+    raw: dict[str, object] = {"repeats": args.repeats, "runs": []}
     for name in models:
         for tool in tools:
             runs = [run_worker(tool, name) for _ in range(args.repeats)]
+            raw["runs"].append({"tool": tool, "model": name, "repeats": runs})  # type: ignore[union-attr]
             ok = [r for r in runs if "error" not in r]
             if not ok:
                 results[(tool, name)] = runs[0]
@@ -161,16 +167,23 @@ def main() -> None:
                 }
             print(tool, name, results[(tool, name)], flush=True)
 
-    bare, bare_rss = time_process([sys.executable, "-c", "import torch, torchvision"], args.repeats)
-    whole, whole_rss = time_process(
+    bare, bare_rss, bare_walls = time_process(
+        [sys.executable, "-c", "import torch, torchvision"], args.repeats
+    )
+    whole, whole_rss, whole_walls = time_process(
         [sys.executable, "-m", "cnnstat", "summary", "vit_h_14", "-f", "json"], args.repeats
     )
+    raw["bare_import_s"] = bare_walls
+    raw["summary_vit_h_14_s"] = whole_walls
     zoo = json.loads(
         subprocess.run(
             [sys.executable, __file__, "--zoo-worker"], capture_output=True, text=True, check=True
         ).stdout
     )
     print("bare import", bare, "cnnstat summary vit_h_14", whole, "zoo", zoo, flush=True)
+    raw["zoo"] = zoo
+    # every sample is kept beside the summary
+    (HERE / "analysis_speed.json").write_text(json.dumps(raw, indent=1) + "\n")
     write_results(args.output, models, tools, results, bare, bare_rss, whole, whole_rss, zoo)
 
 

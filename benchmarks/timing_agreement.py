@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -33,33 +34,46 @@ LECTURE_MODELS = [
 ]  # fmt: skip
 
 
-def agreement(threads: int, min_time: float) -> list[tuple[str, float, float]]:
+def _cnnstat_median(name: str, threads: int, min_time: float) -> float:
+    run = run_bench(
+        BenchConfig(
+            models=(name,),
+            batch_sizes=(8,),
+            modes=(Mode.forward,),
+            threads=threads,
+            min_time_s=min_time,
+            min_iters=10,
+        )  # fmt: skip
+    )
+    return run.results[0].forward_ms.median
+
+
+def _timer_median(name: str, threads: int, min_time: float) -> float:
+    torch.set_num_threads(threads)
+    model = zoo.build(zoo.resolve(name), meta=False).eval()
+    x = torch.randn(8, 3, 224, 224)
+    with torch.inference_mode():
+        for _ in range(3):
+            model(x)
+    timer = tb.Timer(
+        stmt="with torch.inference_mode(): model(x)",
+        globals={"model": model, "x": x, "torch": torch},
+        num_threads=threads,
+    )
+    return timer.blocked_autorange(min_run_time=min_time).median * 1e3
+
+
+def agreement(threads: int, min_time: float, rounds: int) -> list[tuple[str, float, float]]:
+    """Alternate the two timers for ``rounds`` rounds each, so neither always runs first."""
     rows = []
     for name in ("resnet18", "vgg11"):
-        run = run_bench(
-            BenchConfig(
-                models=(name,),
-                batch_sizes=(8,),
-                modes=(Mode.forward,),
-                threads=threads,
-                min_time_s=min_time,
-                min_iters=10,
-            )  # fmt: skip
-        )
-        ours = run.results[0].forward_ms.median
-        torch.set_num_threads(threads)
-        model = zoo.build(zoo.resolve(name), meta=False).eval()
-        x = torch.randn(8, 3, 224, 224)
-        with torch.inference_mode():
-            for _ in range(3):
-                model(x)
-        timer = tb.Timer(
-            stmt="with torch.inference_mode(): model(x)",
-            globals={"model": model, "x": x, "torch": torch},
-            num_threads=threads,
-        )
-        theirs = timer.blocked_autorange(min_run_time=min_time).median * 1e3
-        rows.append((name, ours, theirs))
+        ours, theirs = [], []
+        for i in range(rounds):
+            order = (ours, theirs) if i % 2 == 0 else (theirs, ours)
+            for sink in order:
+                fn = _cnnstat_median if sink is ours else _timer_median
+                sink.append(fn(name, threads, min_time))
+        rows.append((name, statistics.median(ours), statistics.median(theirs)))
         print(name, ours, theirs, flush=True)
     return rows
 
@@ -70,18 +84,20 @@ def main() -> None:
         "--iters", type=int, default=3, help="measured iterations per lecture-table cell"
     )
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per agreement measurement")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds per timer")
     ap.add_argument("--skip-lecture-table", action="store_true")
     args = ap.parse_args()
     threads = os.cpu_count() or 1
     env = capture(threads)
 
-    rows = agreement(threads, args.min_time)
+    rows = agreement(threads, args.min_time, args.rounds)
     lines = [
         "## Timing agreement with torch.utils.benchmark",
         "",
         f"Measured by `benchmarks/timing_agreement.py` on {time.strftime('%Y-%m-%d')}: {env['cpu']}, "
         f"{threads} threads, torch {env['torch']}. Forward pass, eval, inference_mode, batch 8, "
-        "both timers in the same process.",
+        f"both timers in the same process, alternating for {args.rounds} rounds (median of the "
+        "rounds' medians).",
         "",
         "| model | cnnstat bench median (ms) | torch.utils.benchmark median (ms) | difference | within 5% |",
         "|---|---:|---:|---:|---|",
