@@ -272,7 +272,7 @@ def _replace_section(path: Path, heading: str, body: str) -> None:
         text = text.rstrip("\n") + "\n\n" + body
     else:
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + body + ("" if end == -1 else text[end:])
+        text = text[:start] + body.rstrip("\n") + ("" if end == -1 else "\n\n" + text[end + 1 :])
     path.write_text(text.rstrip("\n") + "\n")
 
 

@@ -63,7 +63,7 @@ def _timer_median(name: str, threads: int, min_time: float) -> float:
     return timer.blocked_autorange(min_run_time=min_time).median * 1e3
 
 
-def agreement(threads: int, min_time: float, rounds: int) -> list[tuple[str, float, float]]:
+def agreement(threads: int, min_time: float, rounds: int) -> list[tuple]:
     """Alternate the two timers for ``rounds`` rounds each, so neither always runs first."""
     rows = []
     for name in ("resnet18", "vgg11"):
@@ -73,7 +73,7 @@ def agreement(threads: int, min_time: float, rounds: int) -> list[tuple[str, flo
             for sink in order:
                 fn = _cnnstat_median if sink is ours else _timer_median
                 sink.append(fn(name, threads, min_time))
-        rows.append((name, statistics.median(ours), statistics.median(theirs)))
+        rows.append((name, statistics.median(ours), statistics.median(theirs), ours, theirs))
         print(name, ours, theirs, flush=True)
     return rows
 
@@ -102,10 +102,18 @@ def main() -> None:
         "| model | cnnstat bench median (ms) | torch.utils.benchmark median (ms) | difference | within 5% |",
         "|---|---:|---:|---:|---|",
     ]
-    for name, ours, theirs in rows:
+    for name, ours, theirs, _, _ in rows:
         diff = (ours - theirs) / theirs
         lines.append(
             f"| {name} | {ours:,.1f} | {theirs:,.1f} | {diff:+.1%} | {'yes' if abs(diff) <= 0.05 else 'NO'} |"
+        )
+    lines.append("")
+    lines.append("Every round's median (ms), cnnstat then torch.utils.benchmark:")
+    lines.append("")
+    for name, _, _, ours_all, theirs_all in rows:
+        fmt = ", ".join
+        lines.append(
+            f"- {name}: {fmt(f'{v:,.1f}' for v in ours_all)} / {fmt(f'{v:,.1f}' for v in theirs_all)}"
         )
     _replace_section(
         HERE / "RESULTS.md", "## Timing agreement with torch.utils.benchmark", "\n".join(lines)
