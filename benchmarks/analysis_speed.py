@@ -199,32 +199,22 @@ def write_results(path, models, tools, results, bare, bare_rss, whole, whole_rss
         "Each cell is the median of the repeats, each run in a fresh process; time is model "
         "construction + analysis after imports; memory is the worker's peak RSS (imports included).",
         "",
-        "| model | " + " | ".join(tools) + " |",
-        "|---|" + "---:|" * len(tools),
     ]
-    for name in models:
-        cells = []
-        for tool in tools:
-            r = results[(tool, name)]
-            cells.append(
-                "error"
-                if "error" in r
-                else f"{r['seconds']:.2f} s / {r['peak_rss_bytes'] / mib:,.0f} MiB"
+
+    def table(cell) -> list[str]:
+        out = ["| model | " + " | ".join(tools) + " |", "|---|" + "---:|" * len(tools)]
+        for name in models:
+            row = [results[(tool, name)] for tool in tools]
+            out.append(
+                f"| {name} | "
+                + " | ".join("error" if "error" in r else cell(r) for r in row)
+                + " |"
             )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "MACs each tool reports (G):",
-        "",
-        "| model | " + " | ".join(tools) + " |",
-        "|---|" + "---:|" * len(tools),
-    ]
-    for name in models:
-        cells = []
-        for tool in tools:
-            r = results[(tool, name)]
-            cells.append("error" if "error" in r else f"{r['macs'] / 1e9:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return out
+
+    lines += table(lambda r: f"{r['seconds']:.2f} s / {r['peak_rss_bytes'] / mib:,.0f} MiB")
+    lines += ["", "MACs each tool reports (G):", ""]
+    lines += table(lambda r: f"{r['macs'] / 1e9:.3f}")
     verdicts = []
     for name in models:
         mine = results[("cnnstat", name)]
