@@ -233,12 +233,12 @@ def summary(
             freeze_ratio=freeze_ratio,
         )
         if output is not None:
-            write_atomic(output, report_text(report, chosen))
+            write_atomic(output, report_text(report, chosen, show_rf=rf))
             _stderr.print(f"wrote {output}", highlight=False)
         elif chosen is Format.table:
             render_summary(report, _stdout, show_rf=rf)
         else:
-            sys.stdout.write(report_text(report, chosen))
+            sys.stdout.write(report_text(report, chosen, show_rf=rf))
         if plot is not None:
             from cnnstat import plots
             from cnnstat.export import write_bytes_atomic

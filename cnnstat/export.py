@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnstat.errors import ExportError, InvalidInputError
-from cnnstat.render import format_geometry, format_shape, layer_label, totals_lines
+from cnnstat.render import format_geometry, format_rf, format_shape, layer_label, totals_lines
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
@@ -102,8 +102,8 @@ def report_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def report_markdown(report: Report) -> str:
-    """A Markdown report: exact per-layer integers, then the totals."""
+def report_markdown(report: Report, show_rf: bool = False) -> str:
+    """A Markdown report: exact per-layer integers, then the totals; ``show_rf`` adds receptive fields."""
     from cnnstat import __version__
 
     n, *sample = report.input_shape
@@ -115,34 +115,36 @@ def report_markdown(report: Report) -> str:
         f"by cnnstat {__version__}. One multiply-add = 1 MAC = 2 FLOPs.",
         "",
         "| # | Layer | Type | Output shape | Kernel | Params | MACs | FLOPs | Activation bytes "
-        "| Check |",
-        "|---:|---|---|---|---|---:|---:|---:|---:|:---:|",
+        + ("| RF | Eff. stride " if show_rf else "")
+        + "| Check |",
+        "|---:|---|---|---|---|---:|---:|---:|---:|" + ("---:|---:|" if show_rf else "") + ":---:|",
     ]
     for r in report.layers:
+        rf = " | ".join(format_rf(r)) + " | " if show_rf else ""
         lines.append(
             f"| {r.index} | {r.name} | {layer_label(r)} | {format_shape(r.output_shape)} | "
             f"{format_geometry(r)} | {r.params:,} | {r.macs:,} | {r.flops:,} | "
-            f"{r.activation_bytes:,} | {r.check.symbol} |"
+            f"{r.activation_bytes:,} | {rf}{r.check.symbol} |"
         )
     lines += ["", "## Totals", ""]
     lines += [f"- {line}" for line in totals_lines(report)]
     return "\n".join(lines) + "\n"
 
 
-def report_text(report: Report, fmt: Format, width: int = 160) -> str:
+def report_text(report: Report, fmt: Format, width: int = 160, show_rf: bool = False) -> str:
     """The report in ``fmt`` as a string; ``table`` is the terminal view without colour."""
     if fmt is Format.json:
         return report_json(report)
     if fmt is Format.csv:
         return report_csv(report)
     if fmt is Format.markdown:
-        return report_markdown(report)
+        return report_markdown(report, show_rf)
     from rich.console import Console
 
     from cnnstat.render import summary
 
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
-    summary(report, console)
+    summary(report, console, show_rf)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
