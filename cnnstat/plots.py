@@ -116,6 +116,10 @@ def time_per_image_png(series: dict[str, list[tuple[int, float]]], device: str =
     for model, pts in series.items():
         ax.plot([b for b, _ in pts], [t for _, t in pts], marker="o", label=model)
     ax.set_xscale("log", base=2)
+    batches = sorted({b for pts in series.values() for b, _ in pts})
+    if batches:
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.minorticks_off()
     values = [t for pts in series.values() for _, t in pts]
     if values and max(values) / max(min(values), 1e-9) > 20:
         ax.set_yscale("log")
