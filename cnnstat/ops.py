@@ -292,6 +292,30 @@ def reduction_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpC
     return OpCost(0, x.numel() if isinstance(x, torch.Tensor) else 0)
 
 
+# Interpolation: each output element is a weighted sum of the neighbours it reads,
+# 2 FLOPs per neighbour (nearest-neighbour upsampling is a copy, in the zero list).
+
+
+@register(*packets("upsample_linear1d"))
+def linear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 2 * 2 * _numel(out))
+
+
+@register(*packets("upsample_bilinear2d", "_upsample_bilinear2d_aa"))
+def bilinear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 2 * 4 * _numel(out))
+
+
+@register(*packets("upsample_trilinear3d"))
+def trilinear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 2 * 8 * _numel(out))
+
+
+@register(*packets("upsample_bicubic2d", "_upsample_bicubic2d_aa"))
+def bicubic_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return OpCost(0, 2 * 16 * _numel(out))
+
+
 # --- data movement and bookkeeping: zero by definition -------------------------
 
 _ZERO_COST = [
@@ -362,6 +386,13 @@ _ZERO_COST = [
     "masked_select",
     "_unsafe_index",
     "channel_shuffle",
+    "embedding",
+    "upsample_nearest1d",
+    "upsample_nearest2d",
+    "upsample_nearest3d",
+    "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact3d",
     "pixel_shuffle",
     "pixel_unshuffle",
     "native_channel_shuffle",

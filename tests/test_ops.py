@@ -41,3 +41,11 @@ def test_sdpa_rule():
     v = torch.zeros(2, 4, 12, 6)
     cost = ops.sdpa_rule([q, k, v], {}, torch.zeros(2, 4, 10, 6))
     assert cost.macs == 8 * 10 * 12 * 8 + 8 * 10 * 12 * 6  # QK^T + AV over 8 heads
+
+
+def test_interpolation_and_embedding_rules():
+    out = torch.zeros(1, 3, 16, 16)
+    # bilinear: 4 neighbours per output element, 2 FLOPs each
+    assert ops.lookup(aten.upsample_bilinear2d.vec)([], {}, out) == ops.OpCost(0, 8 * 3 * 16 * 16)
+    assert ops.lookup(aten.upsample_nearest2d.vec)([], {}, out) == ops.ZERO
+    assert ops.lookup(aten.embedding.default)([], {}, out) == ops.ZERO
