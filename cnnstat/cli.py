@@ -179,6 +179,10 @@ def summary(
             dir_okay=False,
         ),
     ] = None,
+    backward: Annotated[
+        bool,
+        typer.Option("--backward", help="Also run and count the backward pass (totals only)."),
+    ] = False,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -231,6 +235,7 @@ def summary(
             num_classes=num_classes,
             freeze=freeze,
             freeze_ratio=freeze_ratio,
+            backward=backward,
         )
         if output is not None:
             write_atomic(output, report_text(report, chosen, show_rf=rf))

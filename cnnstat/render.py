@@ -151,8 +151,19 @@ def totals_lines(report: Report) -> list[str]:
         f"Forward activations: {human_bytes(t.activation_bytes)}   "
         f"saved for backward: {human_bytes(t.saved_for_backward_bytes)}",
         f"Training memory estimate (params + grads + saved): {human_bytes(t.training_memory_bytes)}",
+    ]
+    if t.backward_macs is not None and t.backward_flops is not None:
+        lines.append(
+            f"Backward: {exact_and_human(t.backward_macs)} MACs, {exact_and_human(t.backward_flops)} FLOPs "
+            f"({t.backward_macs / t.macs:.3g}× the forward MACs)"
+            if t.macs
+            else f"Backward: {t.backward_macs:,} MACs"
+        )
+    lines += [
         f"{report.agreeing_layers} of {report.checked_layers} layers agree with the "
-        "closed-form formulas",
+        "closed-form formulas"
+        if report.checked_layers
+        else "No row at this depth has a closed-form formula (the default depth checks every leaf layer)",
     ]
     if report.unsupported_ops:
         ops = ", ".join(f"{k} ×{v}" for k, v in report.unsupported_ops.items())

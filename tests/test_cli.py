@@ -208,3 +208,12 @@ def test_python_dash_m_entry_point():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("index,name,type")
+
+
+def test_summary_backward_totals(capsys):
+    code, out, _ = run(capsys, "summary", "lenet5", "--backward", "-f", "json")
+    assert code == 0
+    totals = json.loads(out)["totals"]
+    # every layer but conv1 needs grad-input and grad-weight; conv1's input needs no gradient
+    conv1 = 28 * 28 * 6 * 25
+    assert totals["backward_macs"] == 2 * totals["macs"] - conv1
