@@ -122,3 +122,29 @@ def test_mobilenet_v1_against_the_paper():
     bn = 2 * (32 + sum(c + o for c, o, _ in blocks))
     params = 27 * 32 + sum(9 * c + c * o for c, o, _ in blocks) + 1024 * 1000 + 1000 + bn
     assert r.totals.params == params == 4_231_976  # the paper's 4.2M
+
+
+def test_lenet5_original_shape_table():
+    r = cnnstat.analyze("lenet5_original")
+    by_name = {x.name: x.output_shape[1:] for x in r.layers}
+    # the 1998 paper: C1 6@28x28, S2 6@14x14, C3 16@10x10, S4 16@5x5, C5 120, F6 84, output 10
+    assert by_name["c1"] == (6, 28, 28)
+    assert by_name["s2.scale"] == (6, 14, 14)
+    assert by_name["c3"] == (16, 10, 10)
+    assert by_name["s4.scale"] == (16, 5, 5)
+    assert by_name["c5"] == (120, 1, 1)
+    assert by_name["f6"] == (84,)
+    assert by_name["output"] == (10,)
+
+
+def test_modern_classics_final_feature_maps():
+    # MobileNet v1 and SE-ResNet-50 end in a 7x7 map before global pooling (stride 32 at 224)
+    mobile = cnnstat.analyze("mobilenet_v1")
+    assert mobile.layers[-3].output_shape == (1, 1024, 7, 7)
+    se = cnnstat.analyze("se_resnet50")
+    last = [x for x in se.layers if x.name.startswith("layer4.2.")][-1]
+    assert last.output_shape == (1, 2048, 7, 7)
+    nin = cnnstat.analyze("nin")
+    convs = [x.output_shape[1:] for x in nin.layers if x.type == "Conv2d"]
+    # mlpconv blocks at 54, 26, 12 and 5 pixels: (224-11)/4+1, then 3x3/2 pools
+    assert [c[1] for c in convs] == [54] * 3 + [26] * 3 + [12] * 3 + [5] * 3
