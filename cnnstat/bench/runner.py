@@ -295,8 +295,21 @@ def _measure_cell(
     )
     t = report.totals
     flops = t.flops + (t.backward_flops or 0) if mode is Mode.train else t.flops
-    estimate = t.training_memory_bytes if mode is Mode.train else t.param_bytes + t.activation_bytes
     amp_dtype = _torch_dtype(config.dtype)
+    # Under autocast the parameters (and their gradients) stay fp32 while activations
+    # take the autocast dtype: count activations at that dtype, parameters at fp32.
+    a = t
+    if config.dtype != "fp32":
+        a = cnnstat.analyze(
+            model_name, input_size=size, batch_size=batch, dtype=amp_dtype,
+            freeze=config.freeze, freeze_ratio=config.freeze_ratio,
+        ).totals  # fmt: skip
+    if mode is Mode.train:
+        estimate = t.param_bytes + t.gradient_bytes + a.saved_for_backward_bytes
+        if config.dtype != "fp32":
+            estimate += a.param_bytes  # autocast keeps low-precision weight copies for backward
+    else:
+        estimate = t.param_bytes + a.activation_bytes
     peak = CudaPeak() if device == "cuda" else CpuPeak()
     peak.start()
     model = (build or (lambda: zoo.build(spec, meta=False)))()
