@@ -6,29 +6,44 @@ and the CLI's help answers without importing torch.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["CnnstatError", "Report", "analyze", "__version__"]
+# public name -> (module, attribute)
+_EXPORTS = {
+    "analyze": ("cnnstat.analysis", "analyze"),
+    "Report": ("cnnstat.records", "Report"),
+    "CnnstatError": ("cnnstat.errors", "CnnstatError"),
+    "run_bench": ("cnnstat.bench", "run_bench"),
+    "BenchConfig": ("cnnstat.bench", "BenchConfig"),
+    "compare": ("cnnstat.compare", "compare"),
+    "cross_check": ("cnnstat.crosscheck", "cross_check"),
+}
+
+__all__ = [
+    "BenchConfig",
+    "CnnstatError",
+    "Report",
+    "__version__",
+    "analyze",
+    "compare",
+    "cross_check",
+    "run_bench",
+]
 
 if TYPE_CHECKING:
     from cnnstat.analysis import analyze
+    from cnnstat.bench import BenchConfig, run_bench
+    from cnnstat.compare import compare
+    from cnnstat.crosscheck import cross_check
     from cnnstat.errors import CnnstatError
     from cnnstat.records import Report
 
 
 def __getattr__(name: str) -> Any:
-    if name == "analyze":
-        from cnnstat.analysis import analyze
-
-        return analyze
-    if name == "Report":
-        from cnnstat.records import Report
-
-        return Report
-    if name == "CnnstatError":
-        from cnnstat.errors import CnnstatError
-
-        return CnnstatError
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        return getattr(import_module(module), attr)
     raise AttributeError(f"module 'cnnstat' has no attribute {name!r}")
