@@ -217,3 +217,16 @@ def test_summary_backward_totals(capsys):
     # every layer but conv1 needs grad-input and grad-weight; conv1's input needs no gradient
     conv1 = 28 * 28 * 6 * 25
     assert totals["backward_macs"] == 2 * totals["macs"] - conv1
+
+
+def test_public_api_names_resolve_without_importing_torch_eagerly():
+    code = (
+        "import sys, cnnstat\n"
+        "assert 'torch' not in sys.modules\n"
+        "names = [n for n in cnnstat.__all__ if n != '__version__']\n"
+        "assert all(callable(getattr(cnnstat, n)) for n in names), names\n"
+        "print(len(names))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "7"
