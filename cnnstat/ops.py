@@ -243,19 +243,20 @@ def softmax_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCos
     return OpCost(0, 3 * _numel(out))
 
 
-@register(
-    *packets(
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "max_pool1d_with_indices",
-        "max_pool2d_with_indices",
-        "max_pool3d_with_indices",
-        "avg_pool1d",
-        "avg_pool2d",
-        "avg_pool3d",
-    )
-)
+# Sliding-window pools, named once: the pool rule below and the receptive-field
+# tracker (cnnstat/receptive.py) both use these lists.
+MAX_POOL_OPS = (
+    "max_pool1d", "max_pool2d", "max_pool3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+)  # fmt: skip
+AVG_POOL_OPS = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
+ADAPTIVE_POOL_OPS = (
+    "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+)  # fmt: skip
+
+
+@register(*packets(*MAX_POOL_OPS, *AVG_POOL_OPS))
 def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     kernel = args[1] if len(args) > 1 else kwargs["kernel_size"]
     return OpCost(0, _numel(out) * _window(kernel, args[0]))
@@ -263,12 +264,7 @@ def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
 
 @register(
     *packets(
-        "_adaptive_avg_pool2d",
-        "_adaptive_avg_pool3d",
-        "adaptive_avg_pool1d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "adaptive_max_pool3d",
+        *ADAPTIVE_POOL_OPS,
         "mean",
         "sum",
         "amax",

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from cnnstat import ops
 from cnnstat.formulas import receptive_field_after, receptive_field_of_map
 
 aten = torch.ops.aten
@@ -23,33 +24,9 @@ Field = tuple[tuple[int, ...], tuple[int, ...]]  # (receptive field, jump) per a
 RF = Field | str  # or GLOBAL
 
 _CONV = {aten.convolution, aten._convolution}
-_MAX_POOL = {
-    getattr(aten, n)
-    for n in (
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "max_pool1d_with_indices",
-        "max_pool2d_with_indices",
-        "max_pool3d_with_indices",
-    )
-    if hasattr(aten, n)
-}
-_AVG_POOL = {
-    getattr(aten, n) for n in ("avg_pool1d", "avg_pool2d", "avg_pool3d") if hasattr(aten, n)
-}
-_ADAPTIVE = {
-    getattr(aten, n)
-    for n in (
-        "_adaptive_avg_pool2d",
-        "_adaptive_avg_pool3d",
-        "adaptive_avg_pool1d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "adaptive_max_pool3d",
-    )
-    if hasattr(aten, n)
-}
+_MAX_POOL = set(ops.packets(*ops.MAX_POOL_OPS))
+_AVG_POOL = set(ops.packets(*ops.AVG_POOL_OPS))
+_ADAPTIVE = set(ops.packets(*ops.ADAPTIVE_POOL_OPS))
 _GLOBAL_MIXING = {
     getattr(aten, n)
     for n in (
