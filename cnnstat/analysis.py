@@ -345,6 +345,7 @@ def _report(
         if not shown(c):
             continue
         a = agg[c.index]
+        rf, effective_stride = _rf_of(c)
         is_leaf_row = not c.has_children or c.depth == max_depth
         geom = layer_geometry(c.module) if not c.has_children else {}
         own = a["params"] if c.first_call else None
@@ -376,8 +377,8 @@ def _report(
                 own_ops_only=not is_leaf_row,
                 unsupported_ops=tuple(sorted(a["unsupported"])),
                 macs_by_op=tuple(sorted(a["op_macs"].items())),
-                receptive_field=_rf_of(c)[0],
-                effective_stride=_rf_of(c)[1],
+                receptive_field=rf,
+                effective_stride=effective_stride,
             )
         )
 

@@ -229,13 +229,14 @@ def cross_check(
                 skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(fv.unsupported.items()))
                 notes.append(f"fvcore skips ops it has no handle for: {skipped}")
             skips_attention = any("attention" in op for op in fv.unsupported)
+            diff: Counter[str] = Counter()
             for name, ops in ours.items():
-                theirs = Counter(
-                    {
-                        _category(op, _FVCORE_CATEGORY): n
-                        for op, n in fv.by_module.get(name, {}).items()
-                    }
-                )
+                # several fvcore handles can share a category (linear and matmul): sum them
+                theirs: Counter[str] = Counter()
+                for op, n in fv.by_module.get(name, {}).items():
+                    theirs[_category(op, _FVCORE_CATEGORY)] += n
+                for cat in set(ops) | set(theirs):
+                    diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
                 fvcore_macs[name] = sum(theirs.values())
                 if fvcore_macs[name] == sum(ops.values()):
                     continue
@@ -252,16 +253,6 @@ def cross_check(
                     else:
                         why = "counted differently"
                     layer_reasons[name].append(f"{cat}: cnnstat {a:,} vs fvcore {b:,} — {why}")
-            diff: Counter[str] = Counter()
-            for name, ops in ours.items():
-                theirs = Counter(
-                    {
-                        _category(op, _FVCORE_CATEGORY): n
-                        for op, n in fv.by_module.get(name, {}).items()
-                    }
-                )
-                for cat in set(ops) | set(theirs):
-                    diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
             for cat, d in sorted(diff.items()):
                 if d:
                     notes.append(
