@@ -259,6 +259,157 @@ def summary(
         raise _fail(exc) from None
 
 
+class MemoryDevice(str, Enum):
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+class OptimizerName(str, Enum):
+    sgd = "sgd"
+    sgd_momentum = "sgd-momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class BudgetMode(str, Enum):
+    inference = "inference"
+    train = "train"
+    steady = "steady"
+
+
+@app.command()
+def memory(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
+            show_default=False,
+        ),
+    ],
+    input_size: InputSizeOpt = None,
+    batch_size: BatchSizeOpt = 1,
+    device: Annotated[
+        MemoryDevice,
+        typer.Option(help="Device to predict for: cuda (PyTorch's caching allocator, cuBLAS "
+                     "workspaces, fused kernels) or cpu."),
+    ] = MemoryDevice.cuda,
+    optimizer: Annotated[
+        OptimizerName | None,
+        typer.Option(help="Also predict a steady training step with this optimizer's state.",
+                     show_default=False),
+    ] = None,
+    dtype: Annotated[
+        DType, typer.Option("--dtype", help="fp32, or bf16/fp16 autocast (fp32 weights, cuda).")
+    ] = DType.fp32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Input and 4-D weights in channels-last layout.")
+    ] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Find the largest batch whose peak fits this memory, e.g. 24GiB, 80GB.",
+                     show_default=False),
+    ] = None,
+    mode: Annotated[
+        BudgetMode,
+        typer.Option(help="Which peak --budget must fit: inference, train (first step) or "
+                     "steady (needs --optimizer)."),
+    ] = BudgetMode.train,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="With --budget, run the real model on the device at that "
+                     "batch and one above, and report what happened."),
+    ] = False,
+    num_classes: NumClassesOpt = None,
+    freeze: FreezeOpt = None,
+    freeze_ratio: FreezeRatioOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also write a PNG timeline of allocated memory, stacked by category.",
+                     show_default=False, dir_okay=False),
+    ] = None,
+) -> None:
+    """Predicted device memory: inference, training-step and optimizer-step peaks, without a GPU.
+
+    Every figure is a device total in the semantics of torch.cuda.max_memory_allocated
+    (parameters, buffers, input, library workspaces and every live tensor), simulated
+    on the meta device: no GPU and no real memory are used.
+
+    [bold]Examples[/]
+
+      cnnstat memory resnet50 --batch-size 32 --optimizer adam --dtype bf16
+
+      cnnstat memory vit_b_16 --budget 80GiB --mode train
+
+      cnnstat memory resnet50 --plot timeline.png
+
+      cnnstat memory efficientnet_b0 --device cpu --format json
+    """
+    try:
+        chosen = _resolve_format(fmt, output)
+        size = parse_input_size(input_size) if input_size is not None else None
+        if batch_size < 1:
+            raise InvalidInputError(f"--batch-size must be a positive integer, got {batch_size}")
+        from cnnstat import zoo
+
+        zoo.resolve(model)
+        for path in (output, plot):
+            if path is not None:
+                from cnnstat.export import check_writable
+
+                check_writable(path)
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
+        if mode is BudgetMode.steady and optimizer is None:
+            raise InvalidInputError("--mode steady needs --optimizer (sgd, sgd-momentum, adam, adamw)")
+        if verify and budget is None:
+            raise InvalidInputError("--verify checks a --budget search; give --budget too")
+        from cnnstat.memory import parse_bytes
+
+        budget_bytes = parse_bytes(budget) if budget is not None else None
+        if verify:
+            from cnnstat.memory.verify import check_device
+
+            check_device(device.value)
+
+        from cnnstat.export import memory_text, write_atomic
+        from cnnstat.memory import memory as predict
+
+        def work(on_step: Any) -> Any:
+            on_step("simulating on the meta device", 0, 1)
+            return predict(
+                model, input_size=size, batch_size=batch_size, device=device.value,
+                dtype=dtype.value, optimizer=optimizer.value if optimizer else None,
+                channels_last=channels_last, num_classes=num_classes, freeze=freeze,
+                freeze_ratio=freeze_ratio, budget=budget_bytes, budget_mode=mode.value,
+            )
+
+        report = _with_progress(f"{model}: memory", work)
+        if output is not None:
+            write_atomic(output, memory_text(report, chosen))
+            _stderr.print(f"wrote {output}", highlight=False)
+        elif chosen is Format.table:
+            from cnnstat.render import memory_tables
+
+            memory_tables(report, _stdout)
+        else:
+            sys.stdout.write(memory_text(report, chosen))
+        if plot is not None:
+            from cnnstat import plots
+            from cnnstat.export import write_bytes_atomic
+
+            write_bytes_atomic(plot, plots.memory_timeline_png(report))
+            _stderr.print(f"wrote {plot}", highlight=False)
+        if verify:
+            from cnnstat.memory.verify import verify_batch
+
+            for line in verify_batch(report, size, mode.value):
+                _stderr.print(line, highlight=False)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+
+
 class ModelSource(str, Enum):
     builtin = "builtin"
     torchvision = "torchvision"

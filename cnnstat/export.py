@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
     from cnnstat.calculator import ConvComparison
     from cnnstat.compare import Comparison
+    from cnnstat.memory import MemoryReport
     from cnnstat.records import Report
 
 
@@ -229,4 +230,40 @@ def compare_text(comparison: Comparison, fmt: Format, width: int = 220) -> str:
 
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
     console.print(compare_table(comparison))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
+    """``cnnstat memory`` as JSON (complete), CSV (one row per phase), Markdown or a table."""
+    from cnnstat.memory.simulate import CATEGORIES
+    from cnnstat.render import human_bytes, memory_rows, memory_tables
+
+    if fmt is Format.json:
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if fmt is Format.csv:
+        import csv
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["model", "device", "batch_size", "dtype", "optimizer", "phase",
+                         "peak_bytes", "peak_where", *(f"{c.replace(' ', '_')}_bytes"
+                                                        for c in CATEGORIES)])
+        for phase, where in report.peak_where.items():
+            writer.writerow([report.model, report.device, report.batch_size, report.dtype,
+                             report.optimizer or "", phase, report.peak(phase), where,
+                             *(report.breakdown[phase].get(c, 0) for c in CATEGORIES)])
+        return buf.getvalue()
+    if fmt is Format.markdown:
+        lines = [f"# {report.model}: predicted {report.device} memory, batch {report.batch_size}",
+                 "", "| phase | peak | peak reached at |", "|---|---:|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in memory_rows(report)]
+        if report.max_batch_size is not None and report.budget_bytes is not None:
+            lines += ["", f"Largest batch that fits {human_bytes(report.budget_bytes)} "
+                      f"({report.budget_mode}): **{report.max_batch_size}**"]
+        lines += ["", "Assumptions:", "", *(f"- {a}" for a in report.assumptions), ""]
+        return "\n".join(lines)
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    memory_tables(report, console)
     return console.file.getvalue()  # type: ignore[attr-defined]

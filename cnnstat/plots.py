@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
     from cnnstat.compare import Comparison
+    from cnnstat.memory import MemoryReport
     from cnnstat.records import Report
 
 DPI = 100
@@ -165,6 +166,59 @@ def layer_bars_png(bars: Sequence[tuple[str, int, int]], model: str) -> bytes:
     return _png(fig)
 
 
+def memory_timeline_series(report: MemoryReport) -> tuple[list[str], dict[str, list[float]], list[tuple[int, str]]]:
+    """Per event of the replayed trace: allocated MiB per category (those ever non-zero), and
+    where each phase starts. The set-up events (parameters allocated) are left out."""
+    from cnnstat.memory.simulate import CATEGORIES, PHASES
+
+    events = [i for i, t in enumerate(report.timeline) if t[1] in PHASES]
+    cats = [c for c in CATEGORIES
+            if any(report.category_timeline[c][i] for i in events)]
+    series = {c: [report.category_timeline[c][i] / 2**20 for i in events] for c in cats}
+    starts: list[tuple[int, str]] = []
+    for k, i in enumerate(events):
+        phase = report.timeline[i][1]
+        if not starts or starts[-1][1] != phase:
+            starts.append((k, phase))
+    return cats, series, starts
+
+
+def memory_timeline_png(report: MemoryReport) -> bytes:
+    """Allocated device memory over the simulated run, stacked by what it holds, like
+    PyTorch's memory viewer; each phase's peak is marked with the layer that reached it."""
+    cats, series, starts = memory_timeline_series(report)
+    fig, ax = _figure()
+    n = len(next(iter(series.values()))) if series else 0
+    if n:
+        xs = list(range(n))
+        ax.stackplot(xs, *[series[c] for c in cats], labels=cats, alpha=0.85, linewidth=0)
+        totals = [sum(series[c][i] for c in cats) for i in range(n)]
+        labels = {"inference": "inference", "train_step": "train step",
+                  "steady_step": f"steady step ({report.optimizer})"}
+        bounds = [*starts, (n, "")]
+        for (k, phase), (k_next, _) in zip(bounds, bounds[1:]):
+            if phase not in labels:
+                continue
+            ax.axvline(k, color="black", linewidth=0.6, alpha=0.5)
+            seg = range(k, k_next)
+            top = max(seg, key=lambda i: totals[i])
+            ax.annotate(f"{labels[phase]}\npeak {totals[top]:,.0f} MiB\n{report.peak_where.get(phase, '')}",
+                        (top, totals[top]), xytext=(0, 8), textcoords="offset points",
+                        fontsize=7, ha="center")
+            ax.plot([top], [totals[top]], marker="v", color="black", markersize=5)
+        ax.set_xlim(0, n - 1)
+        ax.set_ylim(0, max(totals) * 1.25)
+        ax.legend(loc="upper left", fontsize=7, ncol=2)
+    mode = report.dtype if report.dtype == "float32" else f"autocast {report.dtype}"
+    ax.set_xlabel("Allocation events, in the order the simulated run makes them")
+    ax.set_ylabel(f"Allocated on {report.device} (MiB)")
+    ax.set_title(f"{report.model}: predicted {report.device} memory, batch {report.batch_size}, "
+                 f"{mode}")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height of a PNG, read from its IHDR chunk."""
     if data[:8] != b"\x89PNG\r\n\x1a\n":
@@ -173,6 +227,6 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 __all__ = [
-    "Point", "accuracy_vs_macs_png", "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
+    "Point", "accuracy_vs_macs_png", "memory_timeline_png", "memory_timeline_series", "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
     "png_size", "time_per_image_png", "time_per_image_series",
 ]  # fmt: skip

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cnnstat.bench import BenchRun, TimingStats
     from cnnstat.calculator import ConvComparison
     from cnnstat.compare import Comparison
+    from cnnstat.memory import MemoryReport
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
@@ -420,3 +421,67 @@ def compare_table(comparison: Comparison) -> Table:
             ]  # fmt: skip
         table.add_row(*cells)
     return table
+
+
+_PHASE_LABELS = {
+    "inference": "inference (eval, inference_mode)",
+    "train_step": "first training step (forward + backward)",
+    "steady_step": "steady step with optimizer",
+}
+
+
+def memory_rows(report: MemoryReport) -> list[tuple[str, str, str]]:
+    """(phase, peak, where the peak happens) for each predicted phase."""
+    rows = []
+    for phase, label in _PHASE_LABELS.items():
+        peak = report.peak(phase)
+        if peak is None:
+            continue
+        if phase == "steady_step":
+            label = f"steady step with {report.optimizer}"
+        rows.append((label, human_bytes(peak), report.peak_where.get(phase, "")))
+    return rows
+
+
+def memory_tables(report: MemoryReport, console: Console) -> None:
+    """The peaks, what is alive at each, the assumptions and the largest batch."""
+    from cnnstat.memory.simulate import CATEGORIES
+
+    mode = report.dtype if report.dtype == "float32" else f"autocast {report.dtype}"
+    console.print(
+        f"[bold]{report.model}[/] memory on {report.device}, input "
+        f"{format_shape(report.input_shape)}, {mode}"
+        + (", channels_last" if report.channels_last else ""),
+        highlight=False,
+    )
+    peaks = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    peaks.add_column("Phase", no_wrap=True)
+    peaks.add_column("Peak", justify="right", no_wrap=True)
+    peaks.add_column("Peak reached at", overflow="fold")
+    for row in memory_rows(report):
+        peaks.add_row(*row)
+    console.print(peaks)
+    phases = [p for p in _PHASE_LABELS if p in report.breakdown]
+    if phases:
+        alive = Table(title="Alive at each peak", box=box.SIMPLE_HEAD, pad_edge=False)
+        alive.add_column("What", no_wrap=True)
+        short = {"inference": "inference", "train_step": "train step", "steady_step": "steady"}
+        for p in phases:
+            alive.add_column(short[p], justify="right", no_wrap=True)
+        for cat in CATEGORIES:
+            values = [report.breakdown[p].get(cat, 0) for p in phases]
+            if any(values):
+                alive.add_row(cat, *(human_bytes(v) if v else "—" for v in values))
+        alive.add_row(
+            "[bold]total[/]", *(f"[bold]{human_bytes(report.peak(p) or 0)}[/]" for p in phases)
+        )
+        console.print(alive)
+    if report.max_batch_size is not None and report.budget_bytes is not None:
+        console.print(
+            f"Largest batch that fits {human_bytes(report.budget_bytes)} "
+            f"({report.budget_mode}): [bold]{report.max_batch_size}[/]",
+            highlight=False,
+        )
+    console.print("Assumptions:", style="dim")
+    for a in report.assumptions:
+        console.print(f"  • {a}", style="dim", highlight=False)

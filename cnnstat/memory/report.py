@@ -271,20 +271,45 @@ def _budget_phase(mode: str, optimizer: str | None) -> str:
 
 
 def _search(peak_of: Callable[[int], int], budget: int, name: str, phase: str,
-            limit: int = 1 << 20) -> int:
-    """The largest batch whose predicted peak fits ``budget``: doubling, then bisection."""
-    if peak_of(1) > budget:
+            limit: int = 1 << 24) -> int:
+    """The largest batch whose predicted peak fits ``budget``.
+
+    Peaks grow almost linearly with the batch, so the line through batches 1 and 2
+    gives a first guess; steps that double from it bracket the answer, and bisection
+    finishes it. Every answer is checked by a simulation, so non-linear models
+    (allocator rounding) still get the exact largest batch that fits.
+    """
+    cache: dict[int, int] = {}
+
+    def fits(b: int) -> bool:
+        if b not in cache:
+            cache[b] = peak_of(b)
+        return cache[b] <= budget
+
+    if not fits(1):
         raise InvalidInputError(
             f"{name} does not fit in the budget even at batch size 1 ({phase} peak "
-            f"{peak_of(1):,} bytes > {budget:,} bytes)")
-    lo, hi = 1, 2
-    while hi <= limit and peak_of(hi) <= budget:
-        lo, hi = hi, hi * 2
-    if hi > limit:
-        return lo
+            f"{cache[1]:,} bytes > budget {budget:,} bytes)")
+    if not fits(2):
+        return 1
+    slope = max(cache[2] - cache[1], 1)
+    guess = max(2, min(limit, 1 + (budget - cache[1]) // slope))
+    step = max(1, guess // 64)
+    if fits(guess):
+        lo, hi = guess, guess + step
+        while hi <= limit and fits(hi):
+            lo, step = hi, step * 2
+            hi = lo + step
+        if hi > limit:
+            return lo
+    else:
+        lo, hi = max(2, guess - step), guess
+        while not fits(lo):
+            hi, step = lo, step * 2
+            lo = max(2, lo - step)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if peak_of(mid) <= budget:
+        if fits(mid):
             lo = mid
         else:
             hi = mid

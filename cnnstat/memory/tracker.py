@@ -65,7 +65,7 @@ class LifetimeTracker(TorchDispatchMode):
         self.trace = trace
         self.names = {id(m): n for n, m in model.named_modules()}
         self.stack: list[str] = []
-        self.category = "activation"
+        self.category = "activations"
         self.direction = "forward"
         self._live: dict[int, int] = {}  # StorageImpl pointer -> handle
         self._refs: dict[int, Any] = {}
