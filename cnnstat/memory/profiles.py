@@ -6,8 +6,36 @@ Each profile states its assumptions; they are printed with every prediction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 MiB = 1 << 20
+
+
+def cudnn_layout_workspace_bytes(input_shape: tuple[int, ...], output_shape: tuple[int, ...],
+                                 weight_shape: tuple[int, ...], groups: int, itemsize: int) -> int:
+    """Transient workspace of a cuDNN forward convolution on NCHW tensors: NHWC copies of
+    its input and output.
+
+    cuDNN's tensor-core kernels (TF32 for float32, which PyTorch allows for cuDNN by
+    default, and fp16/bf16) work in NHWC; given NCHW tensors, cuDNN transposes the input
+    into a workspace and writes the output there before transposing it back. Tensor cores
+    need the channels of each group to be multiples of 4, so a first layer on 3-channel
+    images runs without. A 1x1 convolution is a plain matrix product on NCHW and a
+    depthwise one runs its own kernel: neither needs the copies.
+    """
+    c_in, c_out = input_shape[1], weight_shape[0]
+    if groups > 1 and groups == c_in:
+        return 0  # depthwise
+    if (c_in // groups) % 4 or (c_out // groups) % 4:
+        return 0
+    if all(k == 1 for k in weight_shape[2:]):
+        return 0
+    n_in = n_out = itemsize
+    for d in input_shape:
+        n_in *= d
+    for d in output_shape:
+        n_out *= d
+    return n_in + n_out
 
 
 @dataclass(frozen=True)
@@ -20,6 +48,9 @@ class DeviceProfile:
     foreach_optimizers: bool  # optimizers default to their foreach implementation
     workspaces: tuple[tuple[str, int], ...]  # resident library workspaces: (what, bytes)
     assumptions: tuple[str, ...]
+    # transient workspace of one forward convolution: (input, output, weight shapes, groups,
+    # itemsize) -> bytes
+    conv_workspace: Callable[..., int] | None = None
 
     @property
     def workspace_bytes(self) -> int:
@@ -46,7 +77,10 @@ CUDA = DeviceProfile(
         "rounds it (512-byte blocks, 2 MiB / 20 MiB segments, unsplit remainders counted)",
         "a steady process: cuBLAS/cuBLASLt workspaces (2 x 32 MiB + 1 MiB, the Hopper "
         "defaults) are already allocated, as they are once any matmul and backward have run",
-        "cuDNN benchmark mode off; cuDNN's per-call convolution workspaces are not modelled",
+        "cuDNN benchmark mode off; a forward convolution with a kernel larger than 1x1, not "
+        "depthwise, with channels per group divisible by 4, briefly holds NHWC copies of its "
+        "input and output (cuDNN's layout transform for tensor-core kernels); other cuDNN "
+        "workspaces, backward ones included, are not modelled",
         "scaled_dot_product_attention runs flash attention (fp16/bf16, no mask, head dim "
         "<= 256) or memory-efficient attention otherwise, saving a log-sum-exp, not the "
         "L x L matrix",
@@ -57,6 +91,7 @@ CUDA = DeviceProfile(
         "one stream; parameters allocated first in module order, then the input batch",
         "the training loss is the sum of every output, as in loss = out.float().sum()",
     ),
+    conv_workspace=cudnn_layout_workspace_bytes,
 )
 
 CPU = DeviceProfile(

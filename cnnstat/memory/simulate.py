@@ -121,7 +121,7 @@ def trace_phases(
 ) -> Trace:
     """Run ``phases`` on meta stand-ins of ``model`` and record every allocation."""
     trace = Trace()
-    tracker = LifetimeTracker(model, trace)
+    tracker = LifetimeTracker(model, trace, profile.conv_workspace)
     for what, nbytes in profile.workspaces:
         tracker.synthetic(nbytes, "workspaces", what)
     fmt = torch.channels_last if channels_last else torch.contiguous_format

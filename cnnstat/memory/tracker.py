@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -60,8 +60,10 @@ def _storages(out: Any) -> list[Any]:
 class LifetimeTracker(TorchDispatchMode):
     """Records allocations and releases of meta storages into a :class:`Trace`."""
 
-    def __init__(self, model: nn.Module, trace: Trace) -> None:
+    def __init__(self, model: nn.Module, trace: Trace,
+                 conv_workspace: Callable[..., int] | None = None) -> None:
         super().__init__()
+        self.conv_workspace = conv_workspace
         self.trace = trace
         self.names = {id(m): n for n, m in model.named_modules()}
         self.stack: list[str] = []
@@ -174,8 +176,40 @@ class LifetimeTracker(TorchDispatchMode):
         s = _storages(t)
         return self._live.get(s[0]._cdata) if s else None
 
+    def _workspace(self, func: Any, args: Any, out: Any) -> None:
+        """A convolution's transient workspace: allocated after its output, freed on return."""
+        if self.conv_workspace is None or self.direction != "forward":
+            return
+        packet = func.overloadpacket
+        if packet in _CONVS_TRANSPOSABLE:
+            if args[6]:
+                return
+            groups = args[8]
+        elif packet in _CONVS:
+            groups = args[6] if len(args) > 6 else 1
+        else:
+            return
+        x, w = args[0], args[1]
+        if not isinstance(out, torch.Tensor) or x.dim() < 3 or not x.is_contiguous():
+            return
+        nbytes = self.conv_workspace(tuple(x.shape), tuple(out.shape), tuple(w.shape), groups,
+                                     x.element_size())
+        if nbytes:
+            handle = self._next
+            self._next += 1
+            self.trace.handles[handle] = (nbytes, "workspaces")
+            place = self.trace.place(self.where())
+            self.trace.events.append((ALLOC, handle, nbytes, place))
+            self.trace.events.append((FREE, handle, 0, place))
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
         for s in _storages(out):
             self._alloc(s, self.category)
+        self._workspace(func, args, out)
         return out
+
+
+_aten = torch.ops.aten
+_CONVS = {_aten.conv1d, _aten.conv2d, _aten.conv3d}
+_CONVS_TRANSPOSABLE = {_aten.convolution, _aten._convolution}
