@@ -20,6 +20,7 @@ _EXPORTS = {
     "BenchConfig": ("cnnstat.bench", "BenchConfig"),
     "compare": ("cnnstat.compare", "compare"),
     "cross_check": ("cnnstat.crosscheck", "cross_check"),
+    "MemoryReport": ("cnnstat.memory", "MemoryReport"),
 }
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "analyze",
     "compare",
     "cross_check",
+    "memory",
     "run_bench",
 ]
 
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "memory":  # the package itself, callable as memory(...)
+        return import_module("cnnstat.memory")
     if name in _EXPORTS:
         module, attr = _EXPORTS[name]
         return getattr(import_module(module), attr)

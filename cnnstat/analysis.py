@@ -403,7 +403,6 @@ def _report(
         gradient_bytes=gradient_bytes,
         backward_macs=counter.backward_macs if backward else None,
         backward_flops=counter.backward_flops if backward else None,
-        training_memory_bytes=param_bytes + gradient_bytes + sum(c.saved_bytes for c in calls),
     )
     return Report(
         model=name,

@@ -121,6 +121,18 @@ def expand_models(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _train_peak(name: str, input_size: tuple[int, ...] | None) -> int | None:
+    """The memory model's first-training-step peak on CUDA at batch size 1; None when the
+    model cannot train at that size (BatchNorm over a single value)."""
+    from cnnstat.memory import memory
+
+    try:
+        return memory(name, input_size=input_size, batch_size=1, device="cuda",
+                      phases=("train_step",)).train_step_peak_bytes
+    except CnnstatError:
+        return None
+
+
 def compare(
     models: tuple[str, ...],
     input_size: tuple[int, ...] | None = None,
@@ -154,7 +166,7 @@ def compare(
                 flops=report.totals.flops,
                 param_bytes=report.totals.param_bytes,
                 activation_bytes_per_image=report.totals.activation_bytes,
-                training_memory_bytes=report.totals.training_memory_bytes,
+                training_memory_bytes=_train_peak(name, input_size),
                 top1=top1 if input_size is None else None,
                 top5=top5 if input_size is None else None,
             )

@@ -86,7 +86,6 @@ class Totals:
     activation_bytes: int
     saved_for_backward_bytes: int
     gradient_bytes: int  # one gradient per trainable parameter
-    training_memory_bytes: int  # parameters + gradients + saved for backward
     backward_macs: int | None = None  # counted from the real backward ops, when asked for
     backward_flops: int | None = None
 

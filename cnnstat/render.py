@@ -151,7 +151,6 @@ def totals_lines(report: Report) -> list[str]:
         f"MACs: {exact_and_human(t.macs)}   FLOPs: {exact_and_human(t.flops)}",
         f"Forward activations: {human_bytes(t.activation_bytes)}   "
         f"saved for backward: {human_bytes(t.saved_for_backward_bytes)}",
-        f"Training memory estimate (params + grads + saved): {human_bytes(t.training_memory_bytes)}",
     ]
     if t.backward_macs is not None and t.backward_flops is not None:
         lines.append(
@@ -382,7 +381,7 @@ def compare_table(comparison: Comparison) -> Table:
     columns = [
         ("Model", "left"), ("Year", "right"), ("Salient feature", "left"), ("Params", "right"),
         ("GMACs", "right"), ("GFLOPs", "right"), ("Param mem", "right"), ("Act./image", "right"),
-        ("Train mem", "right"), ("Top-1", "right"), ("Top-5", "right"),
+        ("Train peak CUDA", "right"), ("Top-1", "right"), ("Top-5", "right"),
     ]  # fmt: skip
     if timed:
         columns += [

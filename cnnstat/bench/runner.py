@@ -296,20 +296,7 @@ def _measure_cell(
     t = report.totals
     flops = t.flops + (t.backward_flops or 0) if mode is Mode.train else t.flops
     amp_dtype = _torch_dtype(config.dtype)
-    # Under autocast the parameters (and their gradients) stay fp32 while activations
-    # take the autocast dtype: count activations at that dtype, parameters at fp32.
-    a = t
-    if config.dtype != "fp32":
-        a = cnnstat.analyze(
-            model_name, input_size=size, batch_size=batch, dtype=amp_dtype,
-            freeze=config.freeze, freeze_ratio=config.freeze_ratio,
-        ).totals  # fmt: skip
-    if mode is Mode.train:
-        estimate = t.param_bytes + t.gradient_bytes + a.saved_for_backward_bytes
-        if config.dtype != "fp32":
-            estimate += a.param_bytes  # autocast keeps low-precision weight copies for backward
-    else:
-        estimate = t.param_bytes + a.activation_bytes
+    estimate = predicted_peak_bytes(model_name, size, batch, device, mode, config)
     peak = CudaPeak() if device == "cuda" else CpuPeak()
     peak.start()
     model = (build or (lambda: zoo.build(spec, meta=False)))()
@@ -374,6 +361,25 @@ def _measure_cell(
         peak_memory_bytes=peak_bytes,
         estimated_memory_bytes=estimate,
     )
+
+
+def predicted_peak_bytes(model_name: str, size: tuple[int, ...], batch: int, device: str,
+                         mode: Mode, config: BenchConfig) -> int | None:
+    """The memory model's peak for the phase a cell measures: inference for forward, the
+    first training step for train; None where the model has no prediction (CPU autocast)."""
+    from cnnstat.errors import CnnstatError
+    from cnnstat.memory import memory
+
+    phase = "train_step" if mode is Mode.train else "inference"
+    if config.dtype != "fp32" and device != "cuda":
+        return None
+    try:
+        report = memory(model_name, input_size=size, batch_size=batch, device=device,
+                        dtype=config.dtype, phases=(phase,), channels_last=config.channels_last,
+                        freeze=config.freeze, freeze_ratio=config.freeze_ratio)
+    except CnnstatError:
+        return None
+    return report.peak(phase)
 
 
 def _frozen_names(model: Any, config: BenchConfig) -> set[str]:

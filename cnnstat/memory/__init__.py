@@ -16,6 +16,21 @@ is computed and no device memory is used, so a GPU is not needed.
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from cnnstat.memory.report import MemoryReport, max_batch_size, memory, parse_bytes
 
 __all__ = ["MemoryReport", "max_batch_size", "memory", "parse_bytes"]
+
+
+class _CallableModule(types.ModuleType):
+    """``cnnstat.memory`` is this package once it is imported; calling it calls ``memory()``,
+    so ``cnnstat.memory(...)`` works however often and in whatever order it is used."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> MemoryReport:
+        return memory(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

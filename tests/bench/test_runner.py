@@ -27,7 +27,11 @@ def test_tiny_cpu_run_has_all_fields():
     assert fwd.flops == report.totals.flops
     assert train.flops == report.totals.flops + report.totals.backward_flops
     assert train.images_per_s == pytest.approx(2 / (train.total_ms / 1e3))
-    assert train.estimated_memory_bytes == report.totals.training_memory_bytes
+    from cnnstat.memory import memory
+
+    predicted = memory("lenet5", batch_size=2, device="cpu")
+    assert fwd.estimated_memory_bytes == predicted.inference_peak_bytes
+    assert train.estimated_memory_bytes == predicted.train_step_peak_bytes
 
 
 def test_oom_in_one_cell_is_recorded_and_the_run_goes_on():

@@ -134,3 +134,12 @@ def test_bad_options_are_cnnstat_errors(bad: dict) -> None:
 
     with pytest.raises(CnnstatError):
         memory("lenet5", **bad)
+
+
+def test_cnnstat_memory_is_callable_every_time() -> None:
+    import cnnstat
+    import cnnstat.memory.report  # noqa: F401  (importing submodules must not break the call)
+
+    first = cnnstat.memory("lenet5", phases=("inference",)).inference_peak_bytes
+    again = cnnstat.memory("lenet5", phases=("inference",)).inference_peak_bytes
+    assert first == again
