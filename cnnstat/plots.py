@@ -166,7 +166,9 @@ def layer_bars_png(bars: Sequence[tuple[str, int, int]], model: str) -> bytes:
     return _png(fig)
 
 
-def memory_timeline_series(report: MemoryReport) -> tuple[list[str], dict[str, list[float]], list[tuple[int, str]]]:
+def memory_timeline_series(
+    report: MemoryReport,
+) -> tuple[list[str], dict[str, list[float]], list[tuple[int, str]]]:
     """Per event of the replayed trace: allocated MiB per category (those ever non-zero), and
     where each phase starts. The set-up events (parameters allocated) are left out."""
     from cnnstat.memory.simulate import CATEGORIES, PHASES
@@ -196,13 +198,14 @@ def memory_timeline_png(report: MemoryReport) -> bytes:
         labels = {"inference": "inference", "train_step": "train step",
                   "steady_step": f"steady step ({report.optimizer})"}
         bounds = [*starts, (n, "")]
-        for (k, phase), (k_next, _) in zip(bounds, bounds[1:]):
+        for (k, phase), (k_next, _) in zip(bounds, bounds[1:], strict=False):
             if phase not in labels:
                 continue
             ax.axvline(k, color="black", linewidth=0.6, alpha=0.5)
             seg = range(k, k_next)
             top = max(seg, key=lambda i: totals[i])
-            ax.annotate(f"{labels[phase]}\npeak {totals[top]:,.0f} MiB\n{report.peak_where.get(phase, '')}",
+            where = report.peak_where.get(phase, "")
+            ax.annotate(f"{labels[phase]}\npeak {totals[top]:,.0f} MiB\n{where}",
                         (top, totals[top]), xytext=(0, 8), textcoords="offset points",
                         fontsize=7, ha="center")
             ax.plot([top], [totals[top]], marker="v", color="black", markersize=5)

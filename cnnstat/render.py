@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from cnnstat.bench import BenchRun, TimingStats
     from cnnstat.calculator import ConvComparison
     from cnnstat.compare import Comparison
-    from cnnstat.memory import MemoryReport
     from cnnstat.crosscheck import CrossCheck
+    from cnnstat.memory import MemoryReport
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
 

@@ -5,8 +5,8 @@ Each profile states its assumptions; they are printed with every prediction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
 
 MiB = 1 << 20
 

@@ -19,8 +19,9 @@ The trace is then replayed on the device's allocator, phase by phase with
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

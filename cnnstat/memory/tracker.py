@@ -15,9 +15,11 @@ node being run.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,10 +52,8 @@ def _storages(out: Any) -> list[Any]:
     found = []
     for t in out if isinstance(out, (tuple, list)) else (out,):
         if isinstance(t, torch.Tensor) and t.is_meta:
-            try:
+            with contextlib.suppress(RuntimeError, NotImplementedError):  # storage-less tensors
                 found.append(t.untyped_storage())
-            except (RuntimeError, NotImplementedError):
-                pass
     return found
 
 
