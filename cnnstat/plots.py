@@ -230,6 +230,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 __all__ = [
-    "Point", "accuracy_vs_macs_png", "memory_timeline_png", "memory_timeline_series", "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
+    "Point", "accuracy_vs_macs_png", "memory_timeline_png", "memory_timeline_series",
+    "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
     "png_size", "time_per_image_png", "time_per_image_series",
 ]  # fmt: skip

@@ -18,6 +18,7 @@ The trace is then replayed on the device's allocator, phase by phase with
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,9 +177,16 @@ def trace_phases(
         tracker.direction, tracker.category = "forward", "activations"
 
     was_training = model.training
+    # Tensors are freed by reference counting, as on a device; the cycle collector's timing
+    # depends on the whole process, so it runs only between phases, like gc.collect() in a
+    # measurement script, and the trace is the same in every process.
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
     try:
         with tracker:
             if "inference" in phases:
+                gc.collect(0)
                 model.eval()
                 trace.phases.append((len(trace.events), "inference"))
                 with torch.inference_mode():
@@ -187,6 +195,7 @@ def trace_phases(
             if "train_step" in phases or "steady_step" in phases:
                 model.train()
             if "train_step" in phases:
+                gc.collect(0)
                 trace.phases.append((len(trace.events), "train_step"))
                 backward(forward())
                 for t in leaves:
@@ -196,6 +205,7 @@ def trace_phases(
                 opt = OPTIMIZERS[optimizer](leaves, profile.foreach_optimizers)
                 for step in range(2):
                     if step == 1:
+                        gc.collect(0)
                         trace.phases.append((len(trace.events), "steady_step"))
                     opt.zero_grad(set_to_none=True)
                     backward(forward())
@@ -212,6 +222,8 @@ def trace_phases(
                 trace.phases.append((len(trace.events), "(end)"))
     finally:
         model.train(was_training)
+        if gc_was_enabled:
+            gc.enable()
     return trace
 
 
