@@ -229,4 +229,4 @@ def test_public_api_names_resolve_without_importing_torch_eagerly():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "7"
+    assert done.stdout.strip() == "8"  # ... and memory
