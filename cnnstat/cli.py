@@ -332,9 +332,9 @@ def memory(
 ) -> None:
     """Predicted device memory: inference, training-step and optimizer-step peaks, without a GPU.
 
-    Every figure is a device total in the semantics of torch.cuda.max_memory_allocated
-    (parameters, buffers, input, library workspaces and every live tensor), simulated
-    on the meta device: no GPU and no real memory are used.
+    Figures are device totals, as torch.cuda.max_memory_allocated reports them.
+
+    They are simulated on the meta device: no GPU and no real memory are used.
 
     [bold]Examples[/]
 
