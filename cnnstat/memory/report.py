@@ -225,9 +225,7 @@ def memory(
     if budget_bytes is not None and mode_phase is not None:
         fits = _search(lambda b: run(b, (mode_phase,)).peaks[mode_phase].peak_bytes,
                        budget_bytes, name, mode_phase)
-    static = {c: sim.category_timeline[c][0] if sim.timeline else 0
-              for c in ("parameters", "buffers", "input", "workspaces")}
-    static = {c: _static_bytes(sim, c) for c in static}
+    static = {c: _static_bytes(sim, c) for c in ("parameters", "buffers", "input", "workspaces")}
     return MemoryReport(
         model=name,
         device=profile.name,
@@ -253,8 +251,11 @@ def memory(
 
 
 def _static_bytes(sim: Simulation, category: str) -> int:
+    """Bytes of ``category`` once set-up is done: parameters, buffers, input and the resident
+    workspaces, before any phase (and any transient convolution workspace) runs."""
+    setup = [i for i, t in enumerate(sim.timeline) if t[1] == "(setup)"]
     values = sim.category_timeline.get(category, ())
-    return max(values) if values else 0
+    return values[setup[-1]] if setup and values else 0
 
 
 def _peak(sim: Simulation, phase: str) -> int | None:
