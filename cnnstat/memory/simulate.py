@@ -19,6 +19,7 @@ The trace is then replayed on the device's allocator, phase by phase with
 from __future__ import annotations
 
 import gc
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 PHASES = ("inference", "train_step", "steady_step")
+
+_warmed: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 CATEGORIES = (
     "parameters",
@@ -122,6 +125,13 @@ def trace_phases(
     channels_last: bool = False,
 ) -> Trace:
     """Run ``phases`` on meta stand-ins of ``model`` and record every allocation."""
+    if model not in _warmed:
+        # The first call of an op in a process can leave a reference to its inputs in a
+        # reference cycle (lazily registered Python kernels), which would delay a free. A
+        # discarded run at batch 1 makes every trace look like a warm process's.
+        _warmed.add(model)
+        trace_phases(model, (1, *input_shape[1:]), profile, phases, optimizer, autocast_dtype,
+                     frozen, channels_last)
     trace = Trace()
     tracker = LifetimeTracker(model, trace, profile.conv_workspace)
     for what, nbytes in profile.workspaces:

@@ -148,6 +148,7 @@ def test_cnnstat_memory_is_callable_every_time() -> None:
 def test_static_bytes_exclude_transient_convolution_workspaces() -> None:
     report = memory("resnet18", batch_size=2, phases=("inference",))
     assert report.static_bytes["workspaces"] == 2 * 32 * MiB + 1 * MiB
-    # resnet18: 11,689,512 float32 parameters, each tensor rounded up to 512-byte blocks
-    assert 11_689_512 * 4 <= report.static_bytes["parameters"] < 11_689_512 * 4 + 62 * 512
+    # resnet18: 11,689,512 float32 parameters, each of 62 tensors rounded up to 512-byte
+    # blocks, and at most 1 MiB more where a segment's rest is too small to split off
+    assert 11_689_512 * 4 <= report.static_bytes["parameters"] <= 11_689_512 * 4 + 62 * 512 + MiB
     assert report.static_bytes["input"] == 2 * 3 * 224 * 224 * 4  # 1,204,224 = 2352 x 512
