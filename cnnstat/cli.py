@@ -42,6 +42,13 @@ class DType(str, Enum):
 
 # --- shared options, declared once ------------------------------------------------
 
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
+        show_default=False,
+    ),
+]
 InputSizeOpt = Annotated[
     str | None,
     typer.Option(
@@ -139,13 +146,7 @@ def _fail(exc: CnnstatError) -> typer.Exit:
 
 @app.command()
 def summary(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
-            show_default=False,
-        ),
-    ],
+    model: ModelArg,
     input_size: InputSizeOpt = None,
     batch_size: BatchSizeOpt = 1,
     depth: Annotated[
@@ -279,13 +280,7 @@ class BudgetMode(str, Enum):
 
 @app.command()
 def memory(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
-            show_default=False,
-        ),
-    ],
+    model: ModelArg,
     input_size: InputSizeOpt = None,
     batch_size: BatchSizeOpt = 1,
     device: Annotated[
