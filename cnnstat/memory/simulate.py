@@ -252,7 +252,7 @@ def replay(trace: Trace, profile: DeviceProfile) -> Simulation:
     peak_at: tuple[int, dict[str, int], str] | None = None
     phase_start_bytes = 0
 
-    def close(end: int) -> None:
+    def close() -> None:
         if phase in PHASES and peak_at is not None:
             peaks[phase] = PhasePeak(
                 phase=phase,
@@ -266,7 +266,7 @@ def replay(trace: Trace, profile: DeviceProfile) -> Simulation:
 
     for i, (kind, handle, nbytes, place) in enumerate(trace.events):
         if i in starts:
-            close(i)
+            close()
             phase = starts[i]
             allocator.empty_cache()
             allocator.reset_peak()
@@ -284,7 +284,7 @@ def replay(trace: Trace, profile: DeviceProfile) -> Simulation:
         for c in CATEGORIES:
             by_cat[c].append(live[c])
     if len(trace.events) in starts:
-        close(len(trace.events))
+        close()
     return Simulation(
         peaks=peaks,
         timeline=tuple(timeline),
