@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,10 +95,8 @@ def test_hooks_removed_and_training_mode_restored_after_failure():
             raise RuntimeError("boom")
 
     model = Boom().train()
-    try:
+    with pytest.raises(cnnstat.CnnstatError, match="boom"):
         cnnstat.analyze(model, input_size=(3,), device="cpu")
-    except cnnstat.CnnstatError as exc:
-        assert "boom" in str(exc)
     assert model.training
     assert not nn.modules.module._global_forward_hooks
     assert not nn.modules.module._global_forward_pre_hooks

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -62,14 +63,21 @@ def test_resnet50_final_feature_map():
     assert rf_of(r, "avgpool").receptive_field == "global"
 
 
-def test_inception_and_densenet_have_fields():
-    for name in ("googlenet", "densenet121"):
-        r = cnnstat.analyze(name)
-        spatial = [x for x in r.layers if isinstance(x.receptive_field, tuple)]
-        assert spatial, name
-        # fields never shrink along the trace
-        sizes = [x.receptive_field[0] for x in spatial]
-        assert max(sizes) == sizes[-1] or max(sizes) in sizes
+# r_out = r_in + (k - 1) * j_in, j_out = j_in * s: a 7x7/2 stem conv (field 7, jump 2), a 3x3/2
+# max-pool (7 + 2*2 = 11, jump 4), a 1x1 conv (11), then a 3x3/1 conv (11 + 2*4 = 19).
+@pytest.mark.parametrize(
+    ("name", "stem", "pool", "three_by_three"),
+    [
+        ("googlenet", "conv1.conv", "maxpool1", "conv3.conv"),
+        ("densenet121", "features.conv0", "features.pool0",
+         "features.denseblock1.denselayer1.conv2"),
+    ],
+)
+def test_inception_and_densenet_fields_follow_the_recurrence(name, stem, pool, three_by_three):
+    fields = {x.name: x.receptive_field for x in cnnstat.analyze(name).layers}
+    assert fields[stem] == (7, 7)
+    assert fields[pool] == (7 + 2 * 2,) * 2
+    assert fields[three_by_three] == (11 + 2 * 4,) * 2
 
 
 def test_markdown_carries_receptive_fields_when_asked():

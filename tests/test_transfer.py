@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 import cnnstat
@@ -65,5 +64,4 @@ def test_bad_transfer_options(kwargs, message):
 def test_frozen_weights_are_not_gradients():
     r = cnnstat.analyze("resnet18", freeze="layer4")
     fc = (512 + 1) * 1000  # only the head after layer4 still trains
-    assert r.totals.gradient_bytes == fc * 4
-    assert torch.float32.itemsize == 4
+    assert r.totals.gradient_bytes == fc * 4  # fp32: 4 bytes per gradient element
