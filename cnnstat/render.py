@@ -465,8 +465,11 @@ def compare_table(comparison: Comparison) -> Table:
             num(r.top1, ".2f"), num(r.top5, ".2f"),
         ]  # fmt: skip
         if timed:
+            total: str | Text = num(r.total_ms, ",.1f")
+            if r.noisy:  # the p10-p90 spread passed the threshold: the ranking may not hold
+                total = Text(f"{total} noisy", style="yellow")
             cells += [
-                num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), num(r.total_ms, ",.1f"),
+                num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), total,
                 num(r.images_per_s, ",.1f"),
             ]  # fmt: skip
         table.add_row(*cells)
