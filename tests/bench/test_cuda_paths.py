@@ -232,3 +232,17 @@ def test_a_share_above_the_ceiling_is_flagged() -> None:
     assert not under.ceiling_exceeded
     assert "153%" in str(ceiling_cell(over)) and ceiling_cell(over) != "153% fp32"
     assert str(ceiling_cell(under)) == "60% tf32 compute"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_check_script_exits_cleanly_without_cuda() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "cuda_check.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0
+    assert len(done.stdout.strip().splitlines()) == 1 and "CUDA" in done.stdout
+    assert "Traceback" not in done.stderr
