@@ -344,7 +344,23 @@ def probes_for(device: str) -> Probes:
         import torch
 
         return Probes("cuda", CudaTimer, CudaPeak, lambda: tuple(torch.cuda.mem_get_info()))  # type: ignore[arg-type,return-value]
-    return Probes("cpu", CpuTimer, CpuPeak)
+    return Probes("cpu", CpuTimer, CpuPeak, _host_memory)
+
+
+def _host_memory() -> tuple[int, int] | None:
+    """(available, total) bytes of host memory from /proc/meminfo; None where there is none."""
+    fields: dict[str, int] = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("MemAvailable", "MemTotal"):
+                    fields[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(fields) < 2:
+        return None
+    return fields["MemAvailable"], fields["MemTotal"]
 
 
 def _free(device: str) -> None:

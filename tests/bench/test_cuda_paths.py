@@ -246,3 +246,18 @@ def test_cuda_check_script_exits_cleanly_without_cuda() -> None:
     assert done.returncode == 0
     assert len(done.stdout.strip().splitlines()) == 1 and "CUDA" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_cpu_allocation_failure_is_an_oom_cell_with_the_hosts_free_memory() -> None:
+    def measure(config, model, device, batch, mode, threads):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "1099511627776 bytes. Error code 12 (Cannot allocate memory)")
+
+    run = run_bench(BenchConfig(models=("lenet5",), modes=(Mode.forward,)), measure=measure)
+    (r,) = run.results
+    assert r.status == "oom" and r.requested_bytes == 1 << 40
+    from cnnstat.bench.runner import _host_memory
+
+    host = _host_memory()
+    if host is not None:  # Linux: /proc/meminfo
+        assert 0 < r.available_bytes <= host[1]
