@@ -40,6 +40,9 @@ class FakeCuda:
     def synchronize(self) -> None:
         pass
 
+    def empty_cache(self) -> None:
+        self.log.append("empty_cache")
+
     def reset_peak_memory_stats(self) -> None:
         self.log.append("reset")
         self.max_allocated = self.max_reserved = self.held
@@ -103,8 +106,10 @@ def test_peak_is_the_measured_iterations_not_warm_up_or_autotuning() -> None:
     log: list[str] = []
     budgets: list[float] = []
     r = _cell(BenchConfig(models=("lenet5",), warmup=2, iters=3), Mode.train, log, budgets)
-    # start (reset), 2 warm-up steps, the warm-up's peak read, a reset, 3 measured steps, a read
-    assert log == ["reset", "step", "step", "read", "reset", "step", "step", "step", "read"]
+    # start (reset), 2 warm-up steps, the warm-up's peak read, its cache given back, a reset,
+    # 3 measured steps, a read
+    assert log == ["reset", "step", "step", "read", "empty_cache", "reset",
+                   "step", "step", "step", "read"]  # fmt: skip
     assert r.warmup_peak_memory_bytes == 5 * GiB // 2  # autotuning's trial workspaces
     assert r.peak_memory_bytes == 700 * MiB  # the measured steps alone
     assert r.peak_reserved_bytes == 1 * GiB
@@ -121,13 +126,13 @@ def test_zero_warm_up_still_keeps_autotuning_out_of_the_measured_peak() -> None:
     log: list[str] = []
     r = _cell(BenchConfig(models=("lenet5",), warmup=0, iters=2), Mode.forward, log, [])
     # cuDNN benchmark mode on a CUDA device: one untimed first call before the reset
-    assert log == ["reset", "step", "read", "reset", "step", "step", "read"]
+    assert log == ["reset", "step", "read", "empty_cache", "reset", "step", "step", "read"]
     assert r.peak_memory_bytes == 700 * MiB and r.forward_ms.n == 2
     assert r.estimate_phase == "inference"
     log.clear()
     _cell(BenchConfig(models=("lenet5",), warmup=0, iters=2, cudnn_benchmark=False),
           Mode.forward, log, [])
-    assert log == ["reset", "read", "reset", "step", "step", "read"]  # nothing to autotune
+    assert log == ["reset", "read", "empty_cache", "reset", "step", "step", "read"]  # no autotuning
 
 
 def test_ceiling_share_math_mode_and_roofline_from_the_cell() -> None:
