@@ -99,7 +99,7 @@ class BenchResult:
     achieved_flops_per_s: float | None = None
     ceiling_flops_per_s: float | None = None  # a matmul in ``math`` mode
     math: str | None = None  # fp32 | tf32 | bf16 | fp16: what the convs and matmuls ran in
-    bytes_moved: int | None = None  # estimated DRAM traffic of one iteration (see _bytes_moved)
+    bytes_moved: int | None = None  # estimated DRAM traffic of one iteration (see bytes_moved())
     bandwidth_bytes_per_s: float | None = None  # a device-to-device copy
     bound: str | None = None  # compute | memory
     peak_memory_bytes: int | None = None  # the measured iterations' peak (device total)
