@@ -225,3 +225,14 @@ def test_options_wrong_for_every_model_fail_before_any_measurement():
     ):
         with pytest.raises(InvalidInputError):
             run_bench(config, measure=measure)
+
+
+def test_bench_cli_prints_error_rows_for_model_specific_problems(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "lenet5,alexnet", "--freeze", "layer1", "-f", "json"])
+    assert exc.value.code == 1  # some cells failed; the run itself completed
+    d = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["mode"], r["status"]) for r in d["results"]] == [
+        ("lenet5", "forward", "error"), ("lenet5", "train", "error"),
+        ("alexnet", "forward", "error"), ("alexnet", "train", "error"),
+    ]  # fmt: skip
