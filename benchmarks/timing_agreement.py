@@ -7,8 +7,13 @@
    16, for alexnet, vgg16, vgg19, resnet18/34/50/101/152 and googlenet on this
    machine's CPU.
 
-Run:  python benchmarks/timing_agreement.py [--iters 3]
-Writes the "Timing" sections of benchmarks/RESULTS.md and reports/cpu_timings.md.
+3. When a CUDA device is present, the same table on the GPU, written to
+   reports/gpu_timings.md with the GPU's name, its driver and the math mode the
+   convolutions ran in (on a machine without CUDA it is skipped with a note).
+
+Run:  python benchmarks/timing_agreement.py [--iters 3] [--gpu-only]
+Writes the "Timing" sections of benchmarks/RESULTS.md, reports/cpu_timings.md and,
+with CUDA, reports/gpu_timings.md.
 """
 
 from __future__ import annotations
@@ -86,9 +91,13 @@ def main() -> None:
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per agreement measurement")
     ap.add_argument("--rounds", type=int, default=4, help="alternating rounds per timer")
     ap.add_argument("--skip-lecture-table", action="store_true")
+    ap.add_argument("--gpu-only", action="store_true", help="only the GPU table")
     args = ap.parse_args()
     threads = os.cpu_count() or 1
     env = capture(threads)
+    if args.gpu_only:
+        gpu_table(args.iters)
+        return
 
     rows = agreement(threads, args.min_time, args.rounds)
     lines = [
@@ -154,6 +163,53 @@ def main() -> None:
     _replace_section(HERE / "RESULTS.md", "## CPU timings in the lectures' format", body)
     report = HERE.parent / "reports" / "cpu_timings.md"
     report.write_text("# CPU timings, batch 16\n\n" + intro + "\n\n" + "\n".join(table) + "\n")
+    gpu_table(args.iters)
+
+
+def lecture_rows(run: object) -> list[str]:
+    """The lectures' Forward / Backward / Total ms table of a batch-16 training run."""
+    table = [
+        "| model | Forward (ms) | Backward (ms) | Total (ms) | images/s | noisy |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in run.results:  # type: ignore[attr-defined]
+        if r.status != "ok":
+            table.append(f"| {r.model} | {r.status}: {r.message} | | | | |")
+            continue
+        table.append(
+            f"| {r.model} | {r.forward_ms.median:,.2f} | {r.backward_ms.median:,.2f} | "
+            f"{r.total_ms:,.2f} | {r.images_per_s:,.1f} | {'yes' if r.noisy else ''} |"
+        )
+    return table
+
+
+def gpu_table(iters: int) -> None:
+    """reports/gpu_timings.md: the lectures' GPU table (cnn-benchmarks' batch-16 forward /
+    backward / total ms), measured on this machine's GPU; skipped with a note without CUDA."""
+    if not torch.cuda.is_available():
+        print("reports/gpu_timings.md: skipped, no CUDA device on this machine")
+        return
+    run = run_bench(
+        BenchConfig(
+            models=tuple(LECTURE_MODELS), devices=("cuda",), batch_sizes=(16,),
+            modes=(Mode.train,), warmup=10, iters=max(iters, 30),
+        )  # fmt: skip
+    )
+    env = run.environment
+    n = max(iters, 30)
+    intro = (
+        f"Batch 16, training step (forward with grad, then backward of a scalar loss), fp32 "
+        f"parameters and inputs, math mode {env['math']} (cuDNN convolutions in TF32 unless "
+        f"`torch.backends.cudnn.allow_tf32` is off), cuDNN benchmark on. {env['gpu']}, driver "
+        f"{env['gpu_driver']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, torch {env['torch']}, "
+        f"{time.strftime('%Y-%m-%d')}. Medians of {n} CUDA-event-timed iterations after 10 "
+        "warm-up iterations; written by `benchmarks/timing_agreement.py`. The lectures' table "
+        "(cnn-benchmarks) has the same columns for older GPUs."
+    )
+    table = lecture_rows(run)
+    report = HERE.parent / "reports" / "gpu_timings.md"
+    report.write_text("# GPU timings, batch 16\n\n" + intro + "\n\n" + "\n".join(table) + "\n")
+    print("\n".join(table), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ _EXPORTS = {
     "CnnstatError": ("cnnstat.errors", "CnnstatError"),
     "run_bench": ("cnnstat.bench", "run_bench"),
     "BenchConfig": ("cnnstat.bench", "BenchConfig"),
+    "Mode": ("cnnstat.bench", "Mode"),
     "compare": ("cnnstat.compare", "compare"),
     "cross_check": ("cnnstat.crosscheck", "cross_check"),
     "MemoryReport": ("cnnstat.memory", "MemoryReport"),

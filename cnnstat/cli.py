@@ -636,8 +636,15 @@ def compare(
     ] = "16",
     iters: Annotated[
         int | None,
-        typer.Option(help="Measured iterations per model with --bench.", show_default=False),
+        typer.Option(help="Measured iterations per model with --bench. Default: until --min-time.", show_default=False),
     ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(help="Warm-up iterations with --bench. Default: until timings settle.", show_default=False),
+    ] = None,
+    min_time: Annotated[
+        float, typer.Option(help="With --bench, measure each model for at least this many seconds (and 5 iterations).")
+    ] = 1.0,
     sort: Annotated[
         str | None,
         typer.Option(
@@ -699,7 +706,8 @@ def compare(
         result = _with_progress(
             "comparing",
             lambda on: run_compare(
-                names, size, bench, device, sizes, key, on_model=on, bench_iters=iters
+                names, size, bench, device, sizes, key, on_model=on, bench_iters=iters,
+                bench_warmup=warmup, bench_min_time_s=min_time,
             ),
         )
     except CnnstatError as exc:
@@ -732,6 +740,9 @@ def compare(
             _stderr.print(
                 f"[bold red]error:[/] {row.model}: {row.message}", highlight=False, soft_wrap=True
             )
+    if result.interrupted:
+        _stderr.print("interrupted: the table holds the models finished before Ctrl-C")
+        raise typer.Exit(130)
     if result.failed:
         raise typer.Exit(1)
 

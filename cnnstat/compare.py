@@ -36,6 +36,7 @@ class CompareRow:
     total_ms: float | None = None
     images_per_s: float | None = None
     bench_batch_size: int | None = None
+    noisy: bool | None = None  # with --bench: the timing's p10-p90 spread passed the threshold
     status: str = "ok"
     message: str = ""
 
@@ -72,6 +73,7 @@ class Comparison:
 
     rows: tuple[CompareRow, ...]
     bench_runs: tuple[Any, ...] = ()
+    interrupted: bool = False  # Ctrl-C stopped it: the rows are the models finished before
 
     @property
     def failed(self) -> bool:
@@ -142,13 +144,52 @@ def compare(
     sort: SortKey | None = None,
     on_model: Callable[[str, int, int], None] | None = None,
     bench_iters: int | None = None,
+    bench_warmup: int | None = None,
+    bench_min_time_s: float = 1.0,
 ) -> Comparison:
-    """Analyse (and optionally time) each model; a failing model becomes an error row."""
-    import cnnstat
+    """Analyse (and optionally time) each model; a failing model becomes an error row.
 
+    With ``bench``, the device and timing options are checked once, before any model runs;
+    Ctrl-C stops the comparison and keeps the rows finished so far (``interrupted``).
+    """
     names = expand_models(models)
     rows: list[CompareRow] = []
     runs: list[Any] = []
+    interrupted = False
+    if bench:
+        from cnnstat.bench.runner import resolve_devices, validate_options
+
+        devices, _ = resolve_devices((device,))
+        validate_options(_bench_config("", device, batch_sizes, input_size, bench_iters,
+                                       bench_warmup, bench_min_time_s), devices)
+    try:
+        _compare_rows(names, input_size, bench, device, batch_sizes, on_model, bench_iters,
+                      bench_warmup, bench_min_time_s, rows, runs)
+    except KeyboardInterrupt:
+        interrupted = True
+    if sort is not None:
+        rows = _sorted(rows, sort)
+    return Comparison(tuple(rows), tuple(runs), interrupted)
+
+
+def _bench_config(name: str, device: str, batch_sizes: tuple[int, ...],
+                  input_size: tuple[int, ...] | None, iters: int | None, warmup: int | None,
+                  min_time_s: float) -> Any:
+    from cnnstat.bench import BenchConfig, Mode
+
+    return BenchConfig(models=(name,), devices=(device,), batch_sizes=batch_sizes,
+                       modes=(Mode.train,), input_size=input_size, iters=iters, warmup=warmup,
+                       min_time_s=min_time_s)
+
+
+def _compare_rows(names: tuple[str, ...], input_size: tuple[int, ...] | None, bench: bool,
+                  device: str, batch_sizes: tuple[int, ...],
+                  on_model: Callable[[str, int, int], None] | None, bench_iters: int | None,
+                  bench_warmup: int | None, bench_min_time_s: float, rows: list[CompareRow],
+                  runs: list[Any]) -> None:
+    """Append each model's row to ``rows`` as it is finished (so Ctrl-C loses none)."""
+    import cnnstat
+
     for i, name in enumerate(names):
         if on_model is not None:
             on_model(name, i, len(names))
@@ -171,7 +212,9 @@ def compare(
                 top5=top5 if input_size is None else None,
             )
             if bench:
-                row, run = _bench_row(row, device, batch_sizes, input_size, bench_iters)
+                config = _bench_config(name, device, batch_sizes, input_size, bench_iters,
+                                       bench_warmup, bench_min_time_s)
+                row, run = _bench_row(row, config)
                 runs.append(run)
         except KeyboardInterrupt:
             raise
@@ -180,32 +223,14 @@ def compare(
                 model=name, year=year, feature=feature, status="error", message=str(exc)
             )
         rows.append(row)
-    if sort is not None:
-        rows = _sorted(rows, sort)
-    return Comparison(tuple(rows), tuple(runs))
 
 
-def _bench_row(
-    row: CompareRow,
-    device: str,
-    batch_sizes: tuple[int, ...],
-    input_size: tuple[int, ...] | None,
-    iters: int | None,
-) -> tuple[CompareRow, Any]:
+def _bench_row(row: CompareRow, config: Any) -> tuple[CompareRow, Any]:
     from dataclasses import replace
 
-    from cnnstat.bench import BenchConfig, Mode, run_bench
+    from cnnstat.bench import run_bench
 
-    run = run_bench(
-        BenchConfig(
-            models=(row.model,),
-            devices=(device,),
-            batch_sizes=batch_sizes,
-            modes=(Mode.train,),
-            input_size=input_size,
-            iters=iters,
-        )
-    )
+    run = run_bench(config)
     if run.interrupted:
         raise KeyboardInterrupt
     cell = run.results[-1]  # the largest requested batch size is listed last
@@ -219,6 +244,7 @@ def _bench_row(
             total_ms=cell.total_ms,
             images_per_s=cell.images_per_s,
             bench_batch_size=cell.batch_size,
+            noisy=cell.noisy,
         ),
         run,
     )

@@ -181,7 +181,7 @@ def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
         }
         for phase in ("forward_ms", "backward_ms"):
             stats = getattr(r, phase)
-            for stat in ("median", "p10", "p90", "iqr"):
+            for stat in ("median", "p10", "p90", "iqr", "spread"):
                 row[f"{phase.removesuffix('_ms')}_{stat}_ms"] = (
                     getattr(stats, stat) if stats else None
                 )

@@ -13,6 +13,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun, TimingStats
+    from cnnstat.bench.runner import BenchResult
     from cnnstat.calculator import ConvComparison
     from cnnstat.compare import Comparison
     from cnnstat.crosscheck import CrossCheck
@@ -328,14 +329,10 @@ def bench_table(run: BenchRun) -> Table:
             label = "OOM" if r.status == "oom" else "error"
             table.add_row(
                 r.model, r.device, str(r.batch_size), r.mode, Text(label, style="bold red"),
-                "", "", "", "", "", "", "", r.message,
+                "", "", "", "", "", "", "", oom_note(r) if r.status == "oom" else r.message,
             )  # fmt: skip
             continue
-        ceiling = (
-            f"{r.achieved_flops_per_s / r.ceiling_flops_per_s:.0%}"
-            if r.achieved_flops_per_s and r.ceiling_flops_per_s
-            else "—"
-        )
+        ceiling = ceiling_cell(r)
         err = r.memory_error
         estimate = (
             f"{human_bytes(r.estimated_memory_bytes)} ({err:+.0%})"
@@ -349,11 +346,56 @@ def bench_table(run: BenchRun) -> Table:
             f"{r.images_per_s:,.1f}" if r.images_per_s else "—",
             f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
             ceiling,
-            human_bytes(r.peak_memory_bytes) if r.peak_memory_bytes is not None else "—",
+            peak_cell(r),
             estimate,
-            Text("noisy (IQR > 10% of median)", style="yellow") if r.noisy else "",
+            noise_note(r),
         )  # fmt: skip
     return table
+
+
+def oom_note(r: BenchResult) -> str:
+    """One line for an out-of-memory cell: what was asked for and what the device had."""
+    asked = (
+        f"tried to allocate {human_bytes(r.requested_bytes)}"
+        if r.requested_bytes is not None
+        else "an allocation failed"
+    )
+    had = f", {human_bytes(r.available_bytes)} free" if r.available_bytes is not None else ""
+    return f"out of memory: {asked}{had}"
+
+
+def ceiling_cell(r: BenchResult) -> str | Text:
+    """'62% tf32 compute': share of the matmul ceiling in the math that ran, and the roofline
+    verdict; a share above 100% is a wrongly measured ceiling and is flagged, never hidden."""
+    share = r.ceiling_share
+    if share is None:
+        return "—"
+    text = " ".join(x for x in (f"{share:.0%}", r.math or "", r.bound or "") if x)
+    if r.ceiling_exceeded:
+        return Text(f"{text} (above the ceiling: mis-measured)", style="bold red")
+    return text
+
+
+def peak_cell(r: BenchResult) -> str:
+    """Measured iterations' peak, with the CUDA allocator's reserve where there is one."""
+    if r.peak_memory_bytes is None:
+        return "—"
+    if r.peak_reserved_bytes is not None:
+        return f"{human_bytes(r.peak_memory_bytes)} (res. {human_bytes(r.peak_reserved_bytes)})"
+    return human_bytes(r.peak_memory_bytes)
+
+
+def noise_note(r: BenchResult) -> str | Text:
+    """'noisy (p10–p90 71% of median)' when the robust spread passes the threshold."""
+    from cnnstat.bench.stats import NOISY_SPREAD_RATIO
+
+    spreads = [t.spread for t in (r.forward_ms, r.backward_ms) if t is not None and t.noisy]
+    if not spreads:
+        return ""
+    worst = max(x for x in spreads if x is not None)
+    return Text(
+        f"noisy (p10–p90 {worst:.0%} of median > {NOISY_SPREAD_RATIO:.0%})", style="yellow"
+    )
 
 
 def bench_footer(run: BenchRun) -> list[str]:
@@ -364,10 +406,19 @@ def bench_footer(run: BenchRun) -> list[str]:
         f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores, {env.get('threads')} threads)"
         + (f"; GPU {env.get('gpu')}" if env.get("gpu") else "")
         + f"; {env.get('date')}",
-        "Times are medians [p10–p90] of every measured iteration. CPU peak memory is the "
-        "resident-set growth during the cell; the estimate is params + grads + saved "
-        "activations (train) or params + activations (forward).",
+        "Times are medians [p10–p90] of every measured iteration. Peak memory is that of the "
+        "measured iterations only (warm-up and cuDNN autotuning excluded; their peak is in "
+        "the JSON as warmup_peak_memory_bytes): on CUDA max_memory_allocated, with the "
+        "allocator's reserve, on CPU the resident-set growth since the cell began. The "
+        "estimate is the memory model's peak for the same phase: inference (forward) or "
+        "train_step (forward + backward, gradients starting as None, no optimizer).",
+        "% ceiling: achieved FLOP/s over a matmul measured in the math mode the convolutions and "
+        "matmuls ran in (fp32, tf32, bf16, fp16); compute/memory: whether the counted FLOPs at "
+        "that ceiling take longer than the estimated bytes moved (params, activations written "
+        "and read) at the device-copy bandwidth.",
     ]
+    if env.get("math"):
+        lines[0] += f"; math {env['math']}"
     lines += [f"Skipped {s}" for s in run.skipped]
     if run.interrupted:
         lines.append("Interrupted: the table holds the cells finished before Ctrl-C.")
@@ -414,8 +465,11 @@ def compare_table(comparison: Comparison) -> Table:
             num(r.top1, ".2f"), num(r.top5, ".2f"),
         ]  # fmt: skip
         if timed:
+            total: str | Text = num(r.total_ms, ",.1f")
+            if r.noisy:  # the p10-p90 spread passed the threshold: the ranking may not hold
+                total = Text(f"{total} noisy", style="yellow")
             cells += [
-                num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), num(r.total_ms, ",.1f"),
+                num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), total,
                 num(r.images_per_s, ",.1f"),
             ]  # fmt: skip
         table.add_row(*cells)

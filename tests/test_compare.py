@@ -126,3 +126,78 @@ def test_compare_with_bench_fills_timing_columns(tmp_path, capsys):
     timed = tmp_path / "cmp-time.png"
     assert plots.png_size(timed.read_bytes()) == (1000, 650)
     assert plot.exists()
+
+
+def test_compare_bench_options_are_checked_once_up_front(capsys, monkeypatch):
+    import cnnstat.compare as cmp
+
+    analysed = []
+    real = cmp.published_accuracy
+    monkeypatch.setattr(cmp, "published_accuracy", lambda n: analysed.append(n) or real(n))
+    for args in (["--device", "tpu"], ["--iters", "0"], ["--min-time", "nan"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["compare", "--models", "lenet5,alexnet", "--bench", *args])
+        assert exc.value.code == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("error") == 1 and "Traceback" not in captured.err
+        assert captured.out == ""
+    assert analysed == []  # no model was analysed before the options were checked
+
+
+def _timed_run(model, noisy):
+    from cnnstat.bench import BenchRun
+    from cnnstat.bench.runner import BenchResult
+    from cnnstat.bench.stats import summarize
+
+    samples = [100.0, 100.0, 100.0, 100.0, 200.0] if noisy else [100.0] * 5
+    cell = BenchResult(model, "cpu", 1, "train", "fp32", False, False, 1,
+                       forward_ms=summarize(samples), backward_ms=summarize([50.0] * 5),
+                       images_per_s=1.0)  # fmt: skip
+    return BenchRun(environment={}, results=[cell])
+
+
+def test_compare_bench_shows_the_noise_flag_and_passes_the_timing_options(monkeypatch):
+    import cnnstat.bench
+    from cnnstat.render import compare_table
+
+    configs = []
+
+    def fake_run_bench(config, on_cell=None):
+        configs.append(config)
+        return _timed_run(config.models[0], noisy=config.models[0] == "alexnet")
+
+    monkeypatch.setattr(cnnstat.bench, "run_bench", fake_run_bench)
+    result = compare(("lenet5", "alexnet"), bench=True, batch_sizes=(1,), bench_iters=7,
+                     bench_warmup=2, bench_min_time_s=0.5)  # fmt: skip
+    assert [c.iters for c in configs] == [7, 7] and configs[0].warmup == 2
+    assert configs[0].min_time_s == 0.5
+    lenet, alexnet = result.rows
+    # alexnet: p10 100, p90 160 (rank 3.6 between 100 and 200): a 60% spread
+    assert alexnet.noisy is True and lenet.noisy is False
+    assert result.to_dict()["rows"][1]["noisy"] is True
+    from rich.console import Console
+
+    console = Console(width=250, color_system=None)
+    with console.capture() as cap:
+        console.print(compare_table(result))
+    lines = {line.split()[0]: line for line in cap.get().splitlines() if line.strip()}
+    assert "noisy" in lines["alexnet"] and "noisy" not in lines["lenet5"]
+
+
+def test_ctrl_c_in_compare_bench_keeps_finished_rows(monkeypatch, capsys):
+    import cnnstat.bench
+
+    def fake_run_bench(config, on_cell=None):
+        if config.models[0] == "alexnet":
+            raise KeyboardInterrupt
+        return _timed_run(config.models[0], noisy=False)
+
+    monkeypatch.setattr(cnnstat.bench, "run_bench", fake_run_bench)
+    result = compare(("lenet5", "alexnet", "vgg11"), bench=True, batch_sizes=(1,))
+    assert result.interrupted and [r.model for r in result.rows] == ["lenet5"]
+    assert result.rows[0].total_ms == 150.0
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--models", "lenet5,alexnet", "--bench", "-f", "json"])
+    assert exc.value.code == 130
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["model"] for r in rows] == ["lenet5"]

@@ -16,6 +16,10 @@ from typing import Any
 
 _MATMUL_CACHE: dict[tuple[str, str], float] = {}
 _COPY_CACHE: dict[str, float] = {}
+# The budget each cached figure was measured with: a later, larger budget measures again
+# (keeping the best), since a short budget stops at a small n that under-states the device.
+_MATMUL_BUDGET: dict[tuple[str, str], float] = {}
+_COPY_BUDGET: dict[str, float] = {}
 
 MATH_MODES = ("fp32", "tf32", "bf16", "fp16")
 
@@ -77,6 +81,8 @@ def matmul_ceiling(device: str, dtype: Any = None, *, math: str | None = None,
 
     n starts small and doubles while one product takes under an eighth of the per-product
     budget (doubling n costs 8×), up to 8192 on CUDA and 2048 on CPU; ``size`` fixes n.
+    The figure is cached per device and math mode; a later call with a larger budget
+    measures again and keeps the better figure.
     """
     import torch
 
@@ -85,7 +91,7 @@ def matmul_ceiling(device: str, dtype: Any = None, *, math: str | None = None,
     if math not in MATH_MODES:
         raise ValueError(f"math mode must be one of {', '.join(MATH_MODES)}, not {math!r}")
     key = (device, math)
-    if size is None and key in _MATMUL_CACHE:
+    if size is None and key in _MATMUL_CACHE and _MATMUL_BUDGET.get(key, 0.0) >= budget_s:
         return _MATMUL_CACHE[key]
     per_product_s = budget_s / (repeats + 2)
     torch_dtype = _dtype_of(math)
@@ -110,7 +116,9 @@ def matmul_ceiling(device: str, dtype: Any = None, *, math: str | None = None,
     finally:
         torch.backends.cuda.matmul.allow_tf32 = saved
     if size is None:
+        best = max(best, _MATMUL_CACHE.get(key, 0.0))
         _MATMUL_CACHE[key] = best
+        _MATMUL_BUDGET[key] = budget_s
     return best
 
 
@@ -121,7 +129,7 @@ def copy_bandwidth(device: str, *, size_bytes: int | None = None, repeats: int =
     about ``budget_s``; the size doubles from 1 MiB up to 1 GiB on CUDA, 256 MiB on CPU."""
     import torch
 
-    if size_bytes is None and device in _COPY_CACHE:
+    if size_bytes is None and device in _COPY_CACHE and _COPY_BUDGET.get(device, 0.0) >= budget_s:
         return _COPY_CACHE[device]
     per_copy_s = budget_s / (repeats + 2)
     nbytes = size_bytes or (1 << 20)
@@ -140,7 +148,9 @@ def copy_bandwidth(device: str, *, size_bytes: int | None = None, repeats: int =
         if dt > 0:
             best = max(best, 2 * nbytes / dt)
     if size_bytes is None:
+        best = max(best, _COPY_CACHE.get(device, 0.0))
         _COPY_CACHE[device] = best
+        _COPY_BUDGET[device] = budget_s
     return best
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import resource
 import sys
+from typing import Any
 
 
 def _status_kib(field: str) -> int | None:
@@ -36,22 +37,36 @@ def _release_freed_memory() -> None:
 
 
 class CpuPeak:
-    """Resident-memory growth during a measurement, in bytes."""
+    """Resident-memory growth during a measurement, in bytes, above the resident size at ``start``.
+
+    ``reset()`` (after the warm-up) starts a new high-water mark, so ``peak_bytes`` then covers
+    the measured iterations only; the baseline stays the one taken at ``start``, before the
+    model was built, so the figure still counts the model's parameters like a device total.
+    """
 
     def __init__(self) -> None:
         self.baseline = 0
         self.exact = False
 
-    def start(self) -> None:
-        _release_freed_memory()
-        rss = _status_kib("VmRSS")
+    def _clear_hwm(self) -> bool:
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
                 fh.write("5")  # reset the high-water mark to the current RSS
-            self.exact = rss is not None
+            return True
         except OSError:
-            self.exact = False
+            return False
+
+    def start(self) -> None:
+        _release_freed_memory()
+        rss = _status_kib("VmRSS")
+        self.exact = self._clear_hwm() and rss is not None
         self.baseline = (rss or 0) * 1024
+
+    def reset(self) -> None:
+        """Forget the peak so far (the warm-up's) and what it left cached; keep the baseline."""
+        if self.exact:
+            _release_freed_memory()
+            self.exact = self._clear_hwm()
 
     def peak_bytes(self) -> int:
         hwm = _status_kib("VmHWM") if self.exact else None
@@ -61,18 +76,41 @@ class CpuPeak:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
         return max(hwm * 1024 - self.baseline, 0)
 
+    def peak_reserved_bytes(self) -> int | None:
+        return None
+
 
 class CudaPeak:
-    """``torch.cuda.max_memory_allocated`` since ``start``."""
+    """``torch.cuda.max_memory_allocated`` / ``max_memory_reserved`` since ``start`` or ``reset``.
+
+    Both are device totals (parameters, inputs and library workspaces included), like the
+    memory model's phase peaks. ``cuda`` is ``torch.cuda`` or a stand-in with the same five
+    functions, so the logic is tested on machines without a GPU.
+    """
+
+    def __init__(self, cuda: Any = None) -> None:
+        if cuda is None:
+            import torch
+
+            cuda = torch.cuda
+        self.cuda = cuda
 
     def start(self) -> None:
-        import torch
+        self.cuda.synchronize()
+        self.cuda.reset_peak_memory_stats()
 
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    def reset(self) -> None:
+        """After the warm-up: give back what it left cached (cuDNN's trial workspaces), so the
+        reserve reported is what the measured iterations need, then reset the peaks."""
+        self.cuda.synchronize()
+        self.cuda.empty_cache()
+        self.cuda.reset_peak_memory_stats()
 
     def peak_bytes(self) -> int:
-        import torch
+        self.cuda.synchronize()
+        return int(self.cuda.max_memory_allocated())
 
-        torch.cuda.synchronize()
-        return int(torch.cuda.max_memory_allocated())
+    def peak_reserved_bytes(self) -> int | None:
+        """What the caching allocator held at most: what nvidia-smi and an OOM see."""
+        self.cuda.synchronize()
+        return int(self.cuda.max_memory_reserved())

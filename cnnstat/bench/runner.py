@@ -1,13 +1,23 @@
 """The bench runner: one cell per model × device × batch size × mode, each kept whatever the others do.
 
-A cell that runs out of CUDA memory is recorded as ``oom`` and the CUDA cache
-is freed before the next; any other failure is ``error`` with its message.
+A cell that runs out of memory is recorded as ``oom`` with one line saying what was
+asked for and what the device had, and the CUDA cache is freed before the next; any
+other failure is ``error`` with its message. A problem with one model (a ``--freeze``
+module it lacks) becomes that model's error rows, found before anything is measured.
 Ctrl-C stops the run and keeps every finished cell.
+
+Each cell: warm-up (which also holds cuDNN's autotuning and ``torch.compile``), then
+the peak counters are reset, then the measured iterations. The peak reported is that
+of the measured iterations; the warm-up's is kept apart (``warmup_peak_memory_bytes``).
+The device calls (timer, peak counters, free memory) come from :class:`Probes`, so the
+CUDA path runs on a CPU-only machine with stand-ins in the tests.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,7 +26,7 @@ from typing import Any
 from cnnstat.bench.peak import CpuPeak, CudaPeak
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.bench.timers import CpuTimer, CudaTimer
-from cnnstat.errors import InvalidInputError
+from cnnstat.errors import CnnstatError, InvalidInputError
 
 
 class Mode(str, Enum):
@@ -27,6 +37,10 @@ class Mode(str, Enum):
 
 
 DTYPES = ("fp32", "fp16", "bf16")
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return (value,) if isinstance(value, (str, int, Mode)) else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,19 @@ class BenchConfig:
     freeze: str | None = None
     freeze_ratio: float | None = None
 
+    def __post_init__(self) -> None:
+        # Users pass strings ("forward") and single values; inside, only tuples of enums travel.
+        for name in ("models", "devices", "batch_sizes"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        modes: list[Mode] = []
+        for m in _as_tuple(self.modes):
+            try:
+                modes.append(Mode(m))
+            except ValueError:
+                choices = ", ".join(x.value for x in Mode)
+                raise InvalidInputError(f"unknown mode {m!r}; choose {choices}") from None
+        object.__setattr__(self, "modes", tuple(modes))
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -70,9 +97,19 @@ class BenchResult:
     images_per_s: float | None = None
     flops: int | None = None  # counted FLOPs of one measured iteration
     achieved_flops_per_s: float | None = None
-    ceiling_flops_per_s: float | None = None
-    peak_memory_bytes: int | None = None
+    ceiling_flops_per_s: float | None = None  # a matmul in ``math`` mode
+    math: str | None = None  # fp32 | tf32 | bf16 | fp16: what the convs and matmuls ran in
+    bytes_moved: int | None = None  # estimated DRAM traffic of one iteration (see bytes_moved())
+    bandwidth_bytes_per_s: float | None = None  # a device-to-device copy
+    bound: str | None = None  # compute | memory
+    peak_memory_bytes: int | None = None  # the measured iterations' peak (device total)
+    peak_reserved_bytes: int | None = None  # the CUDA caching allocator's peak reserve
+    warmup_peak_memory_bytes: int | None = None  # warm-up and autotuning, kept apart
     estimated_memory_bytes: int | None = None
+    estimated_reserved_bytes: int | None = None
+    estimate_phase: str | None = None  # the memory model's phase the estimate is for
+    requested_bytes: int | None = None  # oom: what the failing allocation asked for
+    available_bytes: int | None = None  # oom: what the device had free
 
     @property
     def total_ms(self) -> float | None:
@@ -83,6 +120,18 @@ class BenchResult:
     @property
     def noisy(self) -> bool:
         return any(t is not None and t.noisy for t in (self.forward_ms, self.backward_ms))
+
+    @property
+    def ceiling_share(self) -> float | None:
+        """Achieved over ceiling FLOP/s; above 1 means the ceiling was measured wrong."""
+        if not self.achieved_flops_per_s or not self.ceiling_flops_per_s:
+            return None
+        return self.achieved_flops_per_s / self.ceiling_flops_per_s
+
+    @property
+    def ceiling_exceeded(self) -> bool:
+        share = self.ceiling_share
+        return share is not None and share > 1.0
 
     @property
     def memory_error(self) -> float | None:
@@ -111,8 +160,20 @@ class BenchResult:
             "flops": self.flops,
             "achieved_flops_per_s": self.achieved_flops_per_s,
             "ceiling_flops_per_s": self.ceiling_flops_per_s,
+            "ceiling_share": self.ceiling_share,
+            "ceiling_exceeded": self.ceiling_exceeded,
+            "math": self.math,
+            "bytes_moved": self.bytes_moved,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+            "bound": self.bound,
             "peak_memory_bytes": self.peak_memory_bytes,
+            "peak_reserved_bytes": self.peak_reserved_bytes,
+            "warmup_peak_memory_bytes": self.warmup_peak_memory_bytes,
             "estimated_memory_bytes": self.estimated_memory_bytes,
+            "estimated_reserved_bytes": self.estimated_reserved_bytes,
+            "estimate_phase": self.estimate_phase,
+            "requested_bytes": self.requested_bytes,
+            "available_bytes": self.available_bytes,
         }
 
 
@@ -178,8 +239,14 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
         raise InvalidInputError("--iters must be positive")
     if config.warmup is not None and config.warmup < 0:
         raise InvalidInputError("--warmup must be >= 0")
-    if config.min_time_s <= 0:
-        raise InvalidInputError("--min-time must be positive")
+    if not (math.isfinite(config.min_time_s) and config.min_time_s > 0):
+        raise InvalidInputError(f"--min-time must be a positive number of seconds, not {config.min_time_s}")
+    if config.min_iters < 1:
+        raise InvalidInputError("min_iters must be positive")
+    if config.freeze is not None and config.freeze_ratio is not None:
+        raise InvalidInputError("use either --freeze or --freeze-ratio, not both")
+    if config.freeze_ratio is not None and not 0.0 < config.freeze_ratio <= 1.0:
+        raise InvalidInputError(f"--freeze-ratio must be in (0, 1], got {config.freeze_ratio}")
     if config.threads is not None and config.threads < 1:
         raise InvalidInputError("--threads must be positive")
     if config.dtype != "fp32":
@@ -205,7 +272,95 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return (
+        isinstance(exc, torch.cuda.OutOfMemoryError)
+        or "out of memory" in text
+        or "can't allocate memory" in text  # the CPU allocator
+    )
+
+
+_UNITS = {"bytes": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+_SIZE = r"([\d.]+) ?(bytes|B|KiB|MiB|GiB|TiB)"
+
+
+def _size(match: re.Match[str] | None) -> int | None:
+    if match is None:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_oom(text: str) -> tuple[int | None, int | None, int | None]:
+    """(requested, free, total) bytes from an out-of-memory message, None where it doesn't say.
+
+    Reads PyTorch's CUDA wording since 2.1 ("Tried to allocate 2.00 GiB. GPU 0 has a total
+    capacity of 79.10 GiB of which 1.23 GiB is free."), the older one ("Tried to allocate
+    36.00 MiB (GPU 0; 7.93 GiB total capacity; ...; 47.06 MiB free; ...)") and the CPU
+    allocator's ("you tried to allocate 1234 bytes"). Sizes are as printed, to 2 decimals.
+    """
+    requested = _size(re.search(r"[Tt]ried to allocate " + _SIZE, text))
+    free = _size(re.search(r"of which " + _SIZE + " is free", text)) or _size(
+        re.search(_SIZE + " free", text)
+    )
+    total = _size(re.search(r"total capacity of " + _SIZE, text)) or _size(
+        re.search(_SIZE + " total capacity", text)
+    )
+    return requested, free, total
+
+
+def oom_fields(exc: BaseException, free_bytes: Callable[[], tuple[int, int] | None]) -> dict[str, Any]:
+    """The one-line message and byte counts of an OOM cell (raw bytes: render.py makes them
+    human); the device is asked for its free and total memory when the message doesn't say."""
+    requested, free, total = parse_oom(str(exc))
+    if free is None or total is None:
+        try:
+            queried = free_bytes()
+        except Exception:  # the device may be in no state to answer
+            queried = None
+        if queried is not None:
+            free = queried[0] if free is None else free
+            total = queried[1] if total is None else total
+    parts = [f"tried to allocate {requested} bytes" if requested is not None else "an allocation failed"]
+    if free is not None:
+        parts.append(f"{free} bytes free" + (f" of {total}" if total is not None else ""))
+    return {"message": "out of memory: " + ", ".join(parts), "requested_bytes": requested,
+            "available_bytes": free}
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The device calls a cell makes: its timer, its peak counters and, after an OOM, the
+    device's (free, total) bytes. Stand-ins replace them to test the CUDA path on a CPU."""
+
+    kind: str  # "cpu" or "cuda"
+    timer: Callable[[], Any]
+    peak: Callable[[], Any]
+    free_bytes: Callable[[], tuple[int, int] | None] = lambda: None
+
+
+def probes_for(device: str) -> Probes:
+    """The real device calls: perf_counter and RSS on CPU; CUDA events and allocator stats on CUDA."""
+    if device == "cuda":
+        import torch
+
+        return Probes("cuda", CudaTimer, CudaPeak, lambda: tuple(torch.cuda.mem_get_info()))  # type: ignore[arg-type,return-value]
+    return Probes("cpu", CpuTimer, CpuPeak, _host_memory)
+
+
+def _host_memory() -> tuple[int, int] | None:
+    """(available, total) bytes of host memory from /proc/meminfo; None where there is none."""
+    fields: dict[str, int] = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("MemAvailable", "MemTotal"):
+                    fields[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(fields) < 2:
+        return None
+    return fields["MemAvailable"], fields["MemTotal"]
 
 
 def _free(device: str) -> None:
@@ -256,6 +411,48 @@ class _Loop:
                 return samples
 
 
+def _uses(report: Any) -> tuple[bool, bool]:
+    """(uses convolutions, uses matrix products): the op kinds whose math mode sets the ceiling."""
+    ops = {op for layer in report.layers for op, macs in layer.macs_by_op if macs}
+    conv = any("conv" in op for op in ops)
+    return conv, any("conv" not in op for op in ops)
+
+
+def bytes_moved(totals: Any, input_bytes: int, train: bool) -> int:
+    """Estimated DRAM traffic of one iteration, from what the analysis counts.
+
+    Forward: parameters and buffers read once, the input read once, every layer output
+    written once and read once by the next layer. A training step adds the backward:
+    parameters read again, their gradients written, the saved activations read, and one
+    gradient per activation written and read. Caches, fusion and kernels that re-read
+    their inputs are ignored, so this is a floor-like estimate for the roofline test.
+    """
+    forward = totals.param_bytes + totals.buffer_bytes + input_bytes + 2 * totals.activation_bytes
+    if not train:
+        return int(forward)
+    backward = (totals.param_bytes + totals.gradient_bytes + totals.saved_for_backward_bytes
+                + 2 * totals.activation_bytes)  # fmt: skip
+    return int(forward + backward)
+
+
+def ceiling_budget_s(measured_s: float, cap_s: float = 1.0) -> float:
+    """The time each of the two ceiling microbenchmarks may take: together no longer than the
+    measurement they serve, at most ``cap_s`` each, rounded down to a power of two so a
+    sweep of growing cells re-measures the cached ceiling only when the budget doubles."""
+    half = min(cap_s, measured_s / 2)
+    if half <= 0:
+        return 0.0
+    return float(2.0 ** math.floor(math.log2(half)))
+
+
+def measure_ceilings(device: str, math_mode: str, budget_s: float) -> tuple[float, float]:
+    """(matmul FLOP/s in ``math_mode``, copy bytes/s), each within about ``budget_s``."""
+    from cnnstat.bench.ceiling import copy_bandwidth, matmul_ceiling
+
+    return (matmul_ceiling(device, math=math_mode, budget_s=budget_s),
+            copy_bandwidth(device, budget_s=budget_s))
+
+
 def _measure_cell(
     config: BenchConfig,
     model_name: str,
@@ -264,13 +461,16 @@ def _measure_cell(
     mode: Mode,
     threads: int,
     build: Callable[[], Any] | None = None,
+    probes: Probes | None = None,
+    ceilings: Callable[[str, str, float], tuple[float, float]] = measure_ceilings,
 ) -> BenchResult:
     import torch
 
     import cnnstat
     from cnnstat import zoo
-    from cnnstat.bench.ceiling import matmul_ceiling
+    from cnnstat.bench.ceiling import bound, math_mode
 
+    probes = probes or probes_for(device)
     base = dict(
         model=model_name,
         device=device,
@@ -294,10 +494,15 @@ def _measure_cell(
         freeze_ratio=config.freeze_ratio,
     )
     t = report.totals
-    flops = t.flops + (t.backward_flops or 0) if mode is Mode.train else t.flops
+    train = mode is Mode.train
+    flops = t.flops + (t.backward_flops or 0) if train else t.flops
+    moved = bytes_moved(t, batch * math.prod(size) * 4, train)
     amp_dtype = _torch_dtype(config.dtype)
-    estimate = predicted_peak_bytes(model_name, size, batch, device, mode, config)
-    peak = CudaPeak() if device == "cuda" else CpuPeak()
+    uses_conv, uses_matmul = _uses(report)
+    math_used = math_mode(probes.kind, amp_dtype, uses_conv, uses_matmul)
+    phase = "train_step" if train else "inference"
+    estimate, estimate_reserved = predicted_memory(model_name, size, batch, device, phase, config)
+    peak = probes.peak()
     peak.start()
     model = (build or (lambda: zoo.build(spec, meta=False)))()
     frozen = _frozen_names(model, config)
@@ -317,7 +522,7 @@ def _measure_cell(
     else:
         model.train()
     runner = torch.compile(model) if config.compile else model
-    timer: Any = CudaTimer() if device == "cuda" else CpuTimer()
+    timer: Any = probes.timer()
     autocast = config.dtype != "fp32"
 
     def forward_step() -> list[float]:
@@ -327,9 +532,14 @@ def _measure_cell(
             timer.mark()
         return timer.elapsed_ms()  # type: ignore[no-any-return]
 
-    def train_step() -> list[float]:
+    def drop_grads() -> None:
         for p in model.parameters():
             p.grad = None
+
+    def train_step() -> list[float]:
+        # Gradients start as None and no optimizer runs: every measured step is the memory
+        # model's "train_step" phase, so the measured peak and the estimate are like for like.
+        drop_grads()
         timer.start()
         with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
             out = runner(x)
@@ -344,12 +554,21 @@ def _measure_cell(
     step = forward_step if mode is Mode.forward else train_step
     loop = _Loop(config)
     loop.warmup(step)
+    if config.warmup == 0 and (config.compile or (probes.kind == "cuda" and config.cudnn_benchmark)):
+        step()  # compilation and cuDNN's autotuning happen on the first call: never measured
+    if train:
+        drop_grads()  # the last warm-up's gradients are not the measured steps' memory
+    warmup_peak = peak.peak_bytes()
+    peak.reset()
     samples = loop.measure(step)
     peak_bytes = peak.peak_bytes()
+    peak_reserved = peak.peak_reserved_bytes()
     fwd = summarize([s[0] for s in samples])
-    bwd = summarize([s[1] for s in samples]) if mode is Mode.train else None
+    bwd = summarize([s[1] for s in samples]) if train else None
     total_s = (fwd.median + (bwd.median if bwd else 0.0)) / 1e3
-    ceiling = matmul_ceiling(device, amp_dtype)
+    measured_s = sum(sum(s) for s in samples) / 1e3
+    budget = ceiling_budget_s(measured_s)
+    ceiling, bandwidth = ceilings(device, math_used, budget) if budget > 0 else (None, None)
     return BenchResult(
         **base,  # type: ignore[arg-type]
         forward_ms=fwd,
@@ -357,29 +576,44 @@ def _measure_cell(
         images_per_s=batch / total_s if total_s > 0 else None,
         flops=flops,
         achieved_flops_per_s=flops / total_s if total_s > 0 else None,
-        ceiling_flops_per_s=ceiling,
+        ceiling_flops_per_s=ceiling or None,
+        math=math_used,
+        bytes_moved=moved,
+        bandwidth_bytes_per_s=bandwidth or None,
+        bound=bound(flops, moved, ceiling, bandwidth) if ceiling and bandwidth else None,
         peak_memory_bytes=peak_bytes,
+        peak_reserved_bytes=peak_reserved,
+        warmup_peak_memory_bytes=warmup_peak,
         estimated_memory_bytes=estimate,
+        estimated_reserved_bytes=estimate_reserved,
+        estimate_phase=phase if estimate is not None else None,
     )
 
 
-def predicted_peak_bytes(model_name: str, size: tuple[int, ...], batch: int, device: str,
-                         mode: Mode, config: BenchConfig) -> int | None:
-    """The memory model's peak for the phase a cell measures: inference for forward, the
-    first training step for train; None where the model has no prediction (CPU autocast)."""
+def predicted_memory(model_name: str, size: tuple[int, ...], batch: int, device: str,
+                     phase: str, config: BenchConfig) -> tuple[int | None, int | None]:
+    """The memory model's (peak, reserved) bytes for ``phase``: "inference" for a forward cell,
+    "train_step" (gradients starting as None, no optimizer: what a measured train step is)
+    for a train cell; None where the model has no prediction (CPU autocast)."""
     from cnnstat.errors import CnnstatError
     from cnnstat.memory import memory
 
-    phase = "train_step" if mode is Mode.train else "inference"
     if config.dtype != "fp32" and device != "cuda":
-        return None
+        return None, None
     try:
         report = memory(model_name, input_size=size, batch_size=batch, device=device,
                         dtype=config.dtype, phases=(phase,), channels_last=config.channels_last,
                         freeze=config.freeze, freeze_ratio=config.freeze_ratio)
     except CnnstatError:
-        return None
-    return report.peak(phase)
+        return None, None
+    return report.peak(phase), report.reserved_bytes.get(phase)
+
+
+def predicted_peak_bytes(model_name: str, size: tuple[int, ...], batch: int, device: str,
+                         mode: Mode, config: BenchConfig) -> int | None:
+    """The memory model's peak for the phase a cell measures (see :func:`predicted_memory`)."""
+    phase = "train_step" if Mode(mode) is Mode.train else "inference"
+    return predicted_memory(model_name, size, batch, device, phase, config)[0]
 
 
 def _frozen_names(model: Any, config: BenchConfig) -> set[str]:
@@ -388,27 +622,56 @@ def _frozen_names(model: Any, config: BenchConfig) -> set[str]:
     return frozen_parameters(model, config.freeze, config.freeze_ratio)
 
 
+def precheck_model(config: BenchConfig, name: str) -> str | None:
+    """What stops ``name`` from being measured at all (no input size, a ``--freeze`` module it
+    lacks), found on a meta build before any cell runs; None when nothing does."""
+    from cnnstat import zoo
+    from cnnstat.errors import CnnstatError
+
+    try:
+        spec = zoo.resolve(name)
+        if (config.input_size or spec.default_input_size) is None:
+            return f"custom model '{name}' needs --input-size"
+        if config.freeze is not None or config.freeze_ratio is not None:
+            _frozen_names(zoo.build(spec, meta=True), config)
+    except CnnstatError as exc:
+        return str(exc)
+    return None
+
+
 def run_bench(
     config: BenchConfig,
     on_cell: Callable[[str, int, int], None] | None = None,
     measure: Callable[..., BenchResult] = _measure_cell,
 ) -> BenchRun:
-    """Measure every cell of ``config``; ``on_cell(description, done, total)`` reports progress."""
+    """Measure every cell of ``config``; ``on_cell(description, done, total)`` reports progress.
+
+    Options that are wrong for every model raise :class:`InvalidInputError` before anything
+    is measured; a problem of one model becomes that model's error rows.
+    """
     import torch
 
     from cnnstat import zoo
+    from cnnstat.bench.ceiling import math_mode
     from cnnstat.bench.environment import capture
 
     for name in config.models:
         zoo.resolve(name)  # unknown names fail before anything is measured
     devices, skipped = resolve_devices(config.devices)
     validate_options(config, devices)
+    problems = {name: precheck_model(config, name) for name in config.models}
     threads = config.threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
     previous_cudnn = torch.backends.cudnn.benchmark
     torch.set_num_threads(threads)
     torch.backends.cudnn.benchmark = config.cudnn_benchmark
     run = BenchRun(environment=capture(threads), skipped=skipped)
+    # The math mode the backend flags give convolutions and matmuls; a cell whose model has
+    # no conv (or no matmul) may run in a different one, which its own ``math`` says.
+    modes = {d: math_mode(d, _torch_dtype(config.dtype)) for d in devices}
+    run.environment["math"] = (
+        ", ".join(f"{d}: {m}" for d, m in modes.items()) if len(modes) > 1 else next(iter(modes.values()), None)
+    )
     cells = [
         (m, d, b, mode)
         for m in config.models
@@ -424,18 +687,21 @@ def run_bench(
                 model=m, device=d, batch_size=b, mode=mode.value, dtype=config.dtype,
                 channels_last=config.channels_last, compiled=config.compile, threads=threads,
             )  # fmt: skip
+            if problems[m] is not None:
+                run.results.append(BenchResult(**base, status="error", message=problems[m]))  # type: ignore[arg-type]
+                continue
             try:
                 run.results.append(measure(config, m, d, b, mode, threads))
             except KeyboardInterrupt:
                 raise
-            except InvalidInputError:
-                raise
             except Exception as exc:
-                status = "oom" if _is_oom(exc) else "error"
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                run.results.append(
-                    BenchResult(**base, status=status, message=f"{type(exc).__name__}: {first}")  # type: ignore[arg-type]
-                )
+                if _is_oom(exc):
+                    fields = oom_fields(exc, probes_for(d).free_bytes)
+                    run.results.append(BenchResult(**base, status="oom", **fields))  # type: ignore[arg-type]
+                else:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    message = first if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {first}"
+                    run.results.append(BenchResult(**base, status="error", message=message))  # type: ignore[arg-type]
             finally:
                 _free(d)
         if on_cell is not None:

@@ -62,3 +62,31 @@ def test_bound_compares_time_at_each_ceiling() -> None:
     assert ceiling.bound(1e9, 1e6, 100e9, 10e9) == "compute"
     # 1 MFLOP is 0.01 ms; 1 GB is 100 ms: memory-bound.
     assert ceiling.bound(1e6, 1e9, 100e9, 10e9) == "memory"
+
+
+def test_a_larger_budget_measures_again_and_keeps_the_best() -> None:
+    ceiling._MATMUL_CACHE.clear()
+    ceiling._MATMUL_BUDGET.clear()
+    try:
+        slow = ceiling.matmul_ceiling("cpu", math="fp32", budget_s=0.5, clock=_FakeClock(0.1))
+        # cached: the same budget does not measure again (a clock that would fail is not read)
+        assert ceiling.matmul_ceiling("cpu", math="fp32", budget_s=0.5, clock=None) == slow  # type: ignore[arg-type]
+        clock = _FakeClock(0.05)  # a faster product at the same n
+        fast = ceiling.matmul_ceiling("cpu", math="fp32", budget_s=1.0, clock=clock)
+        assert clock.reads > 0 and fast == pytest.approx(2 * 128**3 / 0.05)
+        # a slower re-measurement never lowers the cached figure
+        again = ceiling.matmul_ceiling("cpu", math="fp32", budget_s=2.0, clock=_FakeClock(0.2))
+        assert again == fast
+    finally:
+        ceiling._MATMUL_CACHE.clear()
+        ceiling._MATMUL_BUDGET.clear()
+
+
+def test_bench_ceiling_budget_never_exceeds_the_measurement() -> None:
+    from cnnstat.bench.runner import ceiling_budget_s
+
+    assert ceiling_budget_s(0.3) == 0.125  # half is 150 ms; 2**-3 is the power of two below
+    assert ceiling_budget_s(10.0) == 1.0  # capped
+    assert ceiling_budget_s(0.0) == 0.0
+    for measured in (0.001, 0.07, 0.5, 1.9, 3.0):
+        assert 2 * ceiling_budget_s(measured) <= measured

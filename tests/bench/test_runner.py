@@ -79,6 +79,12 @@ def test_cuda_run():
     )
     assert all(r.status == "ok" and r.device == "cuda" for r in run.results)
     assert all(r.peak_memory_bytes and r.peak_memory_bytes > 11_689_512 * 4 for r in run.results)
+    for r in run.results:
+        assert r.peak_reserved_bytes >= r.peak_memory_bytes
+        assert r.warmup_peak_memory_bytes is not None
+        assert r.math == ("tf32" if torch.backends.cudnn.allow_tf32 else "fp32")
+        assert not r.ceiling_exceeded and r.bound in ("compute", "memory")
+    assert run.environment["gpu"] and run.environment["math"] in ("tf32", "fp32")
 
 
 def test_bench_cli_json(capsys):
@@ -146,3 +152,87 @@ def test_backward_flops_of_depthwise_and_grouped_convs():
     # (torch 2.14's FlopCounterMode reports 129,600 backward FLOPs for this depthwise conv
     # alone, 4.5x the 2 * 2 * 7,200 it costs.)
     assert r.totals.backward_macs == first + 2 * depthwise + 2 * grouped
+
+
+def test_config_accepts_strings_and_single_values():
+    config = BenchConfig(models="lenet5", modes=("forward",), batch_sizes=2, devices="cpu")
+    assert config.modes == (Mode.forward,) and config.models == ("lenet5",)
+    assert config.batch_sizes == (2,) and config.devices == ("cpu",)
+    assert BenchConfig(models=("x",), modes="train").modes == (Mode.train,)
+    with pytest.raises(InvalidInputError):
+        BenchConfig(models=("x",), modes=("sideways",))
+    seen = []
+
+    def measure(config, model, device, batch, mode, threads):
+        seen.append(mode)
+        return BenchResult(model, device, batch, mode.value, "fp32", False, False, threads)
+
+    run = run_bench(config, measure=measure)
+    assert seen == [Mode.forward] and run.results[0].mode == "forward"
+    assert cnnstat.Mode is Mode
+
+
+def test_a_model_specific_problem_is_that_models_error_row():
+    measured = []
+
+    def measure(config, model, device, batch, mode, threads):
+        measured.append(model)
+        return BenchResult(model, device, batch, mode.value, "fp32", False, False, threads)
+
+    run = run_bench(
+        BenchConfig(models=("resnet18", "lenet5", "alexnet"), freeze="layer1",
+                    modes=(Mode.train,)),
+        measure=measure,
+    )  # fmt: skip
+    # lenet5 has no layer1, nor has alexnet: both found before resnet18 is measured
+    assert [(r.model, r.status) for r in run.results] == [
+        ("resnet18", "ok"), ("lenet5", "error"), ("alexnet", "error"),
+    ]  # fmt: skip
+    assert measured == ["resnet18"]
+    assert "layer1" in run.results[1].message
+
+
+def test_an_invalid_input_inside_one_cell_does_not_lose_the_others():
+    def measure(config, model, device, batch, mode, threads):
+        if batch == 2:
+            raise InvalidInputError("input too small for this model")
+        return BenchResult(model, device, batch, mode.value, "fp32", False, False, threads)
+
+    run = run_bench(
+        BenchConfig(models=("lenet5",), batch_sizes=(1, 2, 3), modes=(Mode.forward,)),
+        measure=measure,
+    )
+    assert [r.status for r in run.results] == ["ok", "error", "ok"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_min_time_that_is_not_a_positive_finite_number_is_rejected(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "lenet5", "--min-time", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "min-time" in err and "Traceback" not in err
+
+
+def test_options_wrong_for_every_model_fail_before_any_measurement():
+    def measure(*args):
+        raise AssertionError("nothing may be measured")
+
+    for config in (
+        BenchConfig(models=("lenet5",), freeze_ratio=float("nan")),
+        BenchConfig(models=("lenet5",), freeze="layer1", freeze_ratio=0.5),
+        BenchConfig(models=("lenet5",), iters=0),
+    ):
+        with pytest.raises(InvalidInputError):
+            run_bench(config, measure=measure)
+
+
+def test_bench_cli_prints_error_rows_for_model_specific_problems(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "lenet5,alexnet", "--freeze", "layer1", "-f", "json"])
+    assert exc.value.code == 1  # some cells failed; the run itself completed
+    d = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["mode"], r["status"]) for r in d["results"]] == [
+        ("lenet5", "forward", "error"), ("lenet5", "train", "error"),
+        ("alexnet", "forward", "error"), ("alexnet", "train", "error"),
+    ]  # fmt: skip

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from cnnstat.bench.runner import BenchConfig, _Loop
 from cnnstat.bench.stats import percentile, summarize
 from cnnstat.bench.timers import CpuTimer
@@ -63,3 +65,23 @@ def test_min_time_bounds_measurement():
     loop = _Loop(BenchConfig(models=("x",), min_time_s=0.05, min_iters=2))
     samples = loop.measure(lambda: [20.0])  # 20 ms each: 3 samples reach 50 ms
     assert len(samples) == 3
+
+
+def test_a_slow_tail_is_noisy_even_with_a_tight_iqr():
+    # 15 quiet iterations at 100 ms and a tail delayed by another process
+    samples = [100.0] * 15 + [130.0, 160.0, 200.0, 220.0, 240.0]
+    s = summarize(samples)
+    # p75 at rank 14.25: 100 + 0.25 * 30 = 107.5, so the IQR is 7.5% of the 100 ms median
+    assert s.iqr == 7.5 and s.median == 100.0
+    # p90 at rank 17.1: 200 + 0.1 * 20 = 202; p10 = 100: a spread of 102% of the median
+    assert s.p90 == pytest.approx(202.0) and s.spread == pytest.approx(1.02)
+    assert s.noisy and s.to_dict()["noisy"] is True
+
+
+def test_spread_at_the_threshold():
+    # p10 at rank 0.8: 96.8; p90 at rank 7.2: 103.2; spread (103.2 - 96.8) / 100
+    s = summarize([96.0, 97.0, 98.0, 99.0, 100.0, 101.0, 102.0, 103.0, 104.0])
+    assert s.spread == pytest.approx(0.064) and not s.noisy
+    wide = summarize([85.0, 90.0, 95.0, 100.0, 105.0, 110.0, 115.0])
+    # p10 at rank 0.6: 88; p90 at rank 5.4: 112; spread 24% > 20%
+    assert wide.spread == pytest.approx(0.24) and wide.noisy
