@@ -218,13 +218,40 @@ def _forward_error(
 # --- records -------------------------------------------------------------------
 
 
-def _own_params(module: nn.Module, frozen_ids: set[int]) -> tuple[int, int]:
-    total = trainable = 0
-    for p in module.parameters(recurse=False):
-        total += p.numel()
-        if id(p) not in frozen_ids:
-            trainable += p.numel()
-    return total, trainable
+def _new_agg() -> dict[str, Any]:
+    return {
+        "macs": 0,
+        "flops": 0,
+        "act": 0,
+        "saved": 0,
+        "params": 0,
+        "trainable": 0,
+        "shared": 0,
+        "shared_with": [],
+        "unsupported": Counter(),
+        "op_macs": Counter(),
+    }
+
+
+def _charge(
+    a: dict[str, Any],
+    p: torch.Tensor,
+    where: str,
+    counted: dict[int, str],
+    frozen_ids: set[int],
+) -> None:
+    """Count parameter ``p`` in row ``a`` unless a tied copy was counted in an earlier row."""
+    if id(p) in counted:
+        if counted[id(p)] == where:
+            return  # tied within one row: counted there already
+        # a shared (tied) parameter counts once, in the first row that holds it
+        a["shared"] += p.numel()
+        if counted[id(p)] not in a["shared_with"]:
+            a["shared_with"].append(counted[id(p)])
+        return
+    counted[id(p)] = where
+    a["params"] += p.numel()
+    a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
 
 
 def _report(
@@ -251,23 +278,16 @@ def _report(
         else:
             owner.append(owner[c.parent])
 
+    def row_name(index: int) -> str:
+        c = calls[index]
+        return c.name if c.depth > 0 else f"{name} (model)"
+
     agg: dict[int, dict[str, Any]] = {}
     seen_modules: set[int] = set()
+    counted: dict[int, str] = {}  # id(parameter) -> the row that counts it
     for c in calls:
         o = owner[c.index]
-        a = agg.setdefault(
-            o,
-            {
-                "macs": 0,
-                "flops": 0,
-                "act": 0,
-                "saved": 0,
-                "params": 0,
-                "trainable": 0,
-                "unsupported": Counter(),
-                "op_macs": Counter(),
-            },
-        )
+        a = agg.setdefault(o, _new_agg())
         a["macs"] += c.macs
         a["flops"] += c.flops
         a["act"] += c.activation_bytes
@@ -276,9 +296,8 @@ def _report(
         a["op_macs"].update(c.op_macs)
         if id(c.module) not in seen_modules:
             seen_modules.add(id(c.module))
-            p, t = _own_params(c.module, frozen_ids)
-            a["params"] += p
-            a["trainable"] += t
+            for p in c.module.parameters(recurse=False):
+                _charge(a, p, row_name(o), counted, frozen_ids)
 
     def shown(c: Call) -> bool:
         if owner[c.index] != c.index:
@@ -288,58 +307,95 @@ def _report(
             return True
         a = agg[c.index]
         return bool(
-            a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"]
+            a["macs"]
+            or a["flops"]
+            or a["act"]
+            or a["saved"]
+            or a["params"]
+            or a["shared"]
+            or a["unsupported"]
         )
 
     # Modules that never ran: their parameters go to the call whose ops used
     # them (MultiheadAttention reads out_proj.weight directly); parameters no
     # op touched (inception_v3's AuxLogits in eval) get a "not called" row.
+    # An uncalled module's depth is a call depth too: one below the nearest
+    # ancestor that ran, one more per level of names, so --depth rolls it up
+    # into that ancestor's row (or into an uncalled ancestor at the row depth).
     called = counter.called_module_ids()
+    first_call = {id(c.module): c for c in calls if c.first_call}
+    modules = dict(model.named_modules())
     uncalled: list[str] = []
-    extra_rows: list[LayerRecord] = []
-    for mname, m in model.named_modules():
+    extra: dict[str, tuple[nn.Module, int, dict[str, Any]]] = {}
+
+    def parts(n: str) -> int:
+        return 0 if not n else n.count(".") + 1
+
+    for mname, m in modules.items():
         if id(m) in called:
             continue
-        unused = total = trainable = 0
+        anchor = mname
+        while anchor and id(modules.get(anchor)) not in called:
+            anchor = anchor.rpartition(".")[0]
+        base = first_call.get(id(modules[anchor]))
+        call_depth = (base.depth if base is not None else 0) + parts(mname) - parts(anchor)
+        if call_depth <= max_depth:
+            target_name = mname
+        else:
+            keep = parts(anchor) + max_depth - (base.depth if base is not None else 0)
+            target_name = ".".join(mname.split(".")[:keep]) if keep > parts(anchor) else ""
+        if target_name:
+            if target_name not in extra:
+                extra[target_name] = (
+                    modules[target_name],
+                    call_depth - (parts(mname) - parts(target_name)),
+                    _new_agg(),
+                )
+            target, where = extra[target_name][2], target_name
+        elif base is not None:
+            target, where = agg[owner[base.index]], row_name(owner[base.index])
+        else:
+            target, where = agg[owner[0]], row_name(owner[0])
+        unused = 0
         for p in m.parameters(recurse=False):
             use = counter.first_use.get(id(p))
             if use is not None:
-                a = agg[owner[use]]
-                a["params"] += p.numel()
-                a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
+                _charge(agg[owner[use]], p, row_name(owner[use]), counted, frozen_ids)
                 continue
             unused += 1
-            total += p.numel()
-            trainable += p.numel() if id(p) not in frozen_ids else 0
+            _charge(target, p, where, counted, frozen_ids)
         # a module whose parameters an op read did its work (MultiheadAttention's
         # out_proj); a container never called itself (ModuleList) ran if a child ran
         owns_params = any(True for _ in m.parameters(recurse=False))
         if unused or (not owns_params and not any(id(sub) in called for sub in m.modules())):
             uncalled.append(mname)
-        if total:
-            extra_rows.append(
-                LayerRecord(
-                    index=0,
-                    name=mname,
-                    type=type(m).__name__,
-                    depth=mname.count(".") + 1,
-                    input_shape=None,
-                    output_shape=None,
-                    kernel=None,
-                    stride=None,
-                    padding=None,
-                    dilation=None,
-                    groups=None,
-                    params=total,
-                    trainable_params=trainable,
-                    macs=0,
-                    flops=0,
-                    activation_bytes=0,
-                    saved_bytes=0,
-                    check=Check(),
-                    called=False,
-                )
-            )
+    extra_rows = [
+        LayerRecord(
+            index=0,
+            name=mname,
+            type=type(m).__name__,
+            depth=row_depth,
+            input_shape=None,
+            output_shape=None,
+            kernel=None,
+            stride=None,
+            padding=None,
+            dilation=None,
+            groups=None,
+            params=a["params"],
+            trainable_params=a["trainable"],
+            macs=0,
+            flops=0,
+            activation_bytes=0,
+            saved_bytes=0,
+            check=Check(),
+            called=False,
+            shared_params=a["shared"],
+            shared_with=tuple(a["shared_with"]),
+        )
+        for mname, (m, row_depth, a) in extra.items()
+        if a["params"] or a["shared"]
+    ]
     records: list[LayerRecord] = []
     for c in sorted(calls, key=lambda c: c.end_seq):
         if not shown(c):
@@ -348,7 +404,7 @@ def _report(
         rf, effective_stride = _rf_of(c)
         is_leaf_row = not c.has_children or c.depth == max_depth
         geom = layer_geometry(c.module) if not c.has_children else {}
-        own = a["params"] if c.first_call else None
+        own = a["params"] + a["shared"] if c.first_call else None
         check = (
             check_call(c.module, c.input_shape, c.output_shape, own, a["macs"], c.input_shapes)
             if not c.has_children
@@ -379,6 +435,8 @@ def _report(
                 macs_by_op=tuple(sorted(a["op_macs"].items())),
                 receptive_field=rf,
                 effective_stride=effective_stride,
+                shared_params=a["shared"],
+                shared_with=tuple(a["shared_with"]),
             )
         )
 

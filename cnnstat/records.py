@@ -54,6 +54,9 @@ class LayerRecord:
     macs_by_op: tuple[tuple[str, int], ...] = ()
     receptive_field: Shape | str | None = None  # per spatial axis, "global", or None
     effective_stride: Shape | None = None
+    # parameters this row's modules hold but that a tied module's row already counts
+    shared_params: int = 0
+    shared_with: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +71,7 @@ class LayerRecord:
         if isinstance(d["padding"], tuple):
             d["padding"] = list(d["padding"])
         d["unsupported_ops"] = list(self.unsupported_ops)
+        d["shared_with"] = list(self.shared_with)
         d["macs_by_op"] = dict(self.macs_by_op)
         return d
 

@@ -122,7 +122,7 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
             layer_label(r),
             format_shape(r.output_shape),
             format_geometry(r),
-            human_count(r.params) if r.params else "–",
+            (human_count(r.params) if r.params else "–") + ("†" if r.shared_params else ""),
         ]
         if show_trainable:
             cells.append(human_count(r.trainable_params) if r.trainable_params else "–")
@@ -172,6 +172,15 @@ def totals_lines(report: Report) -> list[str]:
         lines.append("Every op that ran was counted.")
     if report.uncalled_modules:
         lines.append("Modules that never ran: " + ", ".join(report.uncalled_modules))
+    shared = [r for r in report.layers if r.shared_params]
+    if shared:
+        lines.append(
+            "† Shared (tied) parameters are counted once, in the first row that holds them: "
+            + "; ".join(
+                f"{r.name} shares {r.shared_params:,} with {', '.join(r.shared_with)}"
+                for r in shared
+            )
+        )
     if report.fallback_reason:
         lines.append(f"Note: {report.fallback_reason}")
     return lines

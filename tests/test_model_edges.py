@@ -1,0 +1,77 @@
+"""Models at the edge of what cnnstat accepts (issue 12): tied weights, uncalled heads,
+custom convolutions, freezing by ratio, cheap ops, several and integer inputs, training mode."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import cnnstat
+
+
+def by_name(report, name):
+    return next(r for r in report.layers if r.name == name)
+
+
+class TiedConvs(nn.Module):
+    """Two 100->100 3x3 convs sharing one weight tensor, each with its own bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(100, 100, 3, padding=1)
+        self.b = nn.Conv2d(100, 100, 3, padding=1)
+        self.b.weight = self.a.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))
+
+
+def test_tied_weights_count_once_and_rows_add_up():
+    r = cnnstat.analyze(TiedConvs(), (100, 8, 8))
+    weight, bias = 100 * 100 * 3 * 3, 100  # 90,000 and 100
+    assert r.totals.params == weight + 2 * bias == 90_200
+    assert sum(row.params for row in r.layers) == r.totals.params
+    a, b = by_name(r, "a"), by_name(r, "b")
+    assert (a.params, a.shared_params) == (weight + bias, 0)
+    assert (b.params, b.shared_params, b.shared_with) == (bias, weight, ("a",))
+    # the closed-form check sees the conv's full parameter set, shared or not
+    assert a.check.status == b.check.status == "ok"
+
+
+def test_tied_weights_at_depth_zero():
+    r = cnnstat.analyze(TiedConvs(), (100, 8, 8), depth=0)
+    assert [row.params for row in r.layers] == [90_200]
+    assert r.layers[0].shared_params == 0  # tied within one row is no footnote
+
+
+class WithAuxHead(nn.Module):
+    """A body that runs and an auxiliary head (conv 8->4 1x1, linear 4->3) that never does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.aux = nn.Sequential(nn.Conv2d(8, 4, 1), nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+AUX = (8 * 4 + 4) + (4 * 3 + 3)  # 36 + 15
+BODY = 3 * 8 * 9 + 8  # 224
+
+
+@pytest.mark.parametrize(
+    ("depth", "rows"),
+    [
+        (0, [("WithAuxHead (model)", 0, BODY + AUX)]),
+        (1, [("body", 1, BODY), ("aux", 1, AUX)]),
+        (None, [("body.0", 2, BODY), ("body.1", 2, 0), ("aux.0", 2, 36), ("aux.2", 2, 15)]),
+    ],
+    ids=["depth0", "depth1", "leaves"],
+)
+def test_uncalled_modules_follow_depth(depth, rows):
+    r = cnnstat.analyze(WithAuxHead(), (3, 8, 8), depth=depth)
+    assert [(row.name, row.depth, row.params) for row in r.layers] == rows
+    assert r.totals.params == BODY + AUX
+    assert r.uncalled_modules == ("aux",)
