@@ -406,7 +406,15 @@ def _report(
         geom = layer_geometry(c.module) if not c.has_children else {}
         own = a["params"] + a["shared"] if c.first_call else None
         check = (
-            check_call(c.module, c.input_shape, c.output_shape, own, a["macs"], c.input_shapes)
+            check_call(
+                c.module,
+                c.input_shape,
+                c.output_shape,
+                own,
+                a["macs"],
+                c.input_shapes,
+                c.conv_ops[0] if len(c.conv_ops) == 1 else None,
+            )
             if not c.has_children
             else Check()
         )

@@ -47,6 +47,23 @@ class Call:
     unsupported: Counter[str] = field(default_factory=Counter)
     op_macs: Counter[str] = field(default_factory=Counter)
     receptive_field: Any = None  # ((rf...), (jump...)), "global", or None when not spatial
+    # the convolutions this call ran, as the op saw them (see ConvOp)
+    conv_ops: list[ConvOp] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConvOp:
+    """One aten convolution's own arguments: what really ran, whatever the module's attributes say."""
+
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    transposed: bool
+    output_padding: tuple[int, ...]
+    groups: int
+    has_bias: bool
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -141,6 +158,27 @@ def _meta_shortcut(func: Any, args: Any) -> Any:
             return None  # let the real kernel raise its "input too small" error
         return x.new_empty((x.shape[0], w.shape[0], *spatial))
     return None
+
+
+_CONV_PACKETS = {torch.ops.aten.convolution, torch.ops.aten._convolution}
+
+
+def _conv_op(args: Any) -> ConvOp:
+    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    def ints(v: Any) -> tuple[int, ...]:
+        return tuple(int(i) for i in v)
+
+    return ConvOp(
+        input_shape=ints(args[0].shape),
+        weight_shape=ints(args[1].shape),
+        stride=ints(args[3]),
+        padding=ints(args[4]),
+        dilation=ints(args[5]),
+        transposed=bool(args[6]),
+        output_padding=ints(args[7]),
+        groups=int(args[8]),
+        has_bias=args[2] is not None,
+    )
 
 
 class OpCounter(TorchDispatchMode):
@@ -315,6 +353,8 @@ class OpCounter(TorchDispatchMode):
             if call is not None:
                 call.unsupported[name] += 1
         elif call is not None:
+            if func.overloadpacket in _CONV_PACKETS:
+                call.conv_ops.append(_conv_op(args))
             cost = rule(args, kwargs, out)
             call.macs += cost.macs
             call.flops += cost.flops

@@ -75,3 +75,55 @@ def test_uncalled_modules_follow_depth(depth, rows):
     assert [(row.name, row.depth, row.params) for row in r.layers] == rows
     assert r.totals.params == BODY + AUX
     assert r.uncalled_modules == ("aux",)
+
+
+class PadInForwardConv(nn.Conv2d):
+    """Like timm's Conv2dSame: static padding 0, 'same' padding applied in the forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # stride 2, kernel 3 on an even size: pad 0 before, 1 after on each spatial axis
+        return super().forward(nn.functional.pad(x, (0, 1, 0, 1)))
+
+
+class GainConv(nn.Conv2d):
+    """Like timm's ScaledStdConv2d: a per-output-channel gain parameter scales the weight."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight * self.gain, self.bias)
+
+
+def test_check_judges_the_convolution_that_ran_padding_in_forward():
+    r = cnnstat.analyze(nn.Sequential(PadInForwardConv(3, 32, 3, stride=2)), (3, 224, 224))
+    row = r.layers[0]
+    # padded to 225: (225 - 3) // 2 + 1 = 112; the attributes alone say (224 - 3) // 2 + 1 = 111
+    assert row.output_shape == (1, 32, 112, 112)
+    assert row.macs == 112 * 112 * 32 * 3 * 3 * 3 == 10_838_016
+    assert row.check.status == "ok", row.check.mismatches
+
+
+def test_check_counts_a_conv_subclass_extra_parameters():
+    r = cnnstat.analyze(nn.Sequential(GainConv(3, 40, 3, padding=1)), (3, 16, 16))
+    row = r.layers[0]
+    assert row.params == 40 * 3 * 9 + 40 + 40 == 1_160  # weight, bias, gain
+    assert row.check.status == "ok", row.check.mismatches
+
+
+def test_check_still_catches_a_conv_whose_count_is_wrong():
+    class Wrong(nn.Conv2d):  # runs the conv twice: twice the formula's MACs
+        def forward(self, x):
+            return super().forward(x) + super().forward(x)
+
+    r = cnnstat.analyze(nn.Sequential(Wrong(3, 8, 3)), (3, 10, 10))
+    assert r.layers[0].check.status == "mismatch"
+
+
+@pytest.mark.parametrize("model", ["timm:tf_efficientnet_b0", "timm:nf_regnet_b0"])
+def test_timm_custom_convs_agree_with_the_closed_forms(model):
+    pytest.importorskip("timm")
+    r = cnnstat.analyze(model)
+    assert r.checked_layers > 80
+    assert [row.name for row in r.layers if row.check.status == "mismatch"] == []
