@@ -133,12 +133,27 @@ def analyze(
                 f"{_first_line(cause)}); counted on real CPU tensors instead"
             )
         else:
-            return _report(
+            report = _report(
                 name, model, counter, shape, dtype, "meta", None, depth, frozen, backward
             )
+            return _with_notes(report, model, frozen, freeze_ratio)
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
     counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen, backward)
-    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen, backward)
+    report = _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen, backward)
+    return _with_notes(report, model, frozen, freeze_ratio)
+
+
+def _with_notes(
+    report: Report, model: nn.Module, frozen: set[str], freeze_ratio: float | None
+) -> Report:
+    notes = list(report.notes)
+    if freeze_ratio is not None:
+        fraction = transfer.frozen_fraction(model, frozen)
+        notes.append(
+            f"--freeze-ratio {freeze_ratio:g} froze whole modules: {fraction:.1%} of the "
+            f"parameters ({report.totals.frozen_params:,} of {report.totals.params:,})"
+        )
+    return dataclasses.replace(report, notes=tuple(notes))
 
 
 def _is_real(model: nn.Module) -> bool:

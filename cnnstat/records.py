@@ -109,6 +109,7 @@ class Report:
     fallback_reason: str | None = None
     depth: int | None = None
     backward_unsupported_ops: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the reader should know about how this was counted
 
     @property
     def checked_layers(self) -> int:
@@ -135,6 +136,7 @@ class Report:
             "unsupported_ops": dict(self.unsupported_ops),
             "backward_unsupported_ops": dict(self.backward_unsupported_ops),
             "uncalled_modules": list(self.uncalled_modules),
+            "notes": list(self.notes),
             "layers": [r.to_dict() for r in self.layers],
         }
 

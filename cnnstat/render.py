@@ -183,6 +183,7 @@ def totals_lines(report: Report) -> list[str]:
         )
     if report.fallback_reason:
         lines.append(f"Note: {report.fallback_reason}")
+    lines += [f"Note: {note}" for note in report.notes]
     return lines
 
 

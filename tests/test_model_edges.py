@@ -127,3 +127,14 @@ def test_timm_custom_convs_agree_with_the_closed_forms(model):
     r = cnnstat.analyze(model)
     assert r.checked_layers > 80
     assert [row.name for row in r.layers if row.check.status == "mismatch"] == []
+
+
+def test_freeze_ratio_freezes_whole_modules_and_says_how_much():
+    r = cnnstat.analyze("vgg16", freeze_ratio=0.8)
+    features = 14_714_688  # vgg16's 13 convs, torchvision's num_params minus the classifier
+    fc6 = 25_088 * 4_096 + 4_096  # 102,764,544: weight and bias frozen together
+    assert r.totals.params == 138_357_544  # torchvision's published num_params
+    assert r.totals.frozen_params == features + fc6 == 117_479_232
+    fc6_row = by_name(r, "classifier.0")
+    assert fc6_row.trainable_params == 0
+    assert any("84.9%" in note for note in r.notes)  # 117,479,232 / 138,357,544
