@@ -11,6 +11,10 @@ an :class:`OpCost`. Conventions (stated once in README.md too):
   element (a folded scale and shift); normalisation that computes statistics
   (LayerNorm, GroupNorm, training BatchNorm) costs 5;
 * softmax costs 3 FLOPs per element (exp, sum, divide);
+* ``sin``, ``cos``, ``remainder``, ``floor_divide`` are elementwise (1 FLOP per output
+  element); ``all``/``any`` are reductions (1 FLOP per input element); ``col2im``
+  (``F.fold``) adds each input element once; ``max_unpool``, ``_pack_padded_sequence``
+  and ``_assert_async`` move or check data and cost nothing;
 * pooling costs one FLOP per input element read by each window;
 * views, copies, concatenation, padding and tensor creation cost nothing.
 
@@ -201,6 +205,9 @@ _ELEMENTWISE = [
     "erfinv", "reciprocal", "square", "floor", "ceil", "round", "addcmul", "addcmul_",
     "addcdiv", "lerp", "masked_fill", "masked_fill_", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_not", "logical_and", "bitwise_not",
+    # rotary embeddings' sin/cos; integer-style arithmetic on indices
+    "sin", "sin_", "cos", "cos_", "remainder", "remainder_", "floor_divide", "floor_divide_",
+    "fmod",
 ]  # fmt: skip
 
 
@@ -281,11 +288,19 @@ def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
         "cumsum",
         "prod",
         "argmax",
+        "all",
+        "any",
     )
 )
 def reduction_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     x = args[0]
     return OpCost(0, x.numel() if isinstance(x, torch.Tensor) else 0)
+
+
+@register(*packets("col2im"))
+def col2im_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # F.fold sums overlapping patches: one add per input (column) element
+    return OpCost(0, args[0].numel())
 
 
 # Interpolation: each output element is a weighted sum of the neighbours it reads,
@@ -447,6 +462,11 @@ _ZERO_COST = [
     "tril",
     "bucketize",
     "searchsorted",
+    # scatters, packing and checks: data movement or no data at all
+    "max_unpool2d",
+    "max_unpool3d",
+    "_pack_padded_sequence",
+    "_assert_async",
 ]
 
 

@@ -138,3 +138,43 @@ def test_freeze_ratio_freezes_whole_modules_and_says_how_much():
     fc6_row = by_name(r, "classifier.0")
     assert fc6_row.trainable_params == 0
     assert any("84.9%" in note for note in r.notes)  # 117,479,232 / 138,357,544
+
+
+class CheapOps(nn.Module):
+    """sin, cos, remainder, floor_divide, all, _assert_async, max_unpool2d and col2im (F.fold)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sin(x) + torch.cos(x)
+        y = torch.remainder(y, 3) + torch.floor_divide(y, 3)
+        torch._assert_async(torch.all(x > -1))
+        pooled, indices = nn.functional.max_pool2d(y, 2, return_indices=True)
+        y = nn.functional.max_unpool2d(pooled, indices, 2)
+        return nn.functional.fold(y.reshape(1, 16, 16), (8, 8), kernel_size=2, stride=2)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_cheap_ops_have_rules_with_their_documented_cost(device):
+    r = cnnstat.analyze(CheapOps(), (4, 8, 8), device=device)
+    assert r.unsupported_ops == {}
+    n = 4 * 8 * 8  # 256 elements
+    elementwise = 7 * n  # sin, cos, add, remainder, floor_divide, add, gt: 1 FLOP each
+    all_ = n  # a reduction reads every element once
+    pool = (n // 4) * 4  # 64 outputs, 2x2 windows
+    fold = 16 * 16  # one add per column element
+    assert r.totals.flops == elementwise + all_ + pool + fold == 2_560
+    assert r.totals.macs == 0
+
+
+def test_packed_sequence_is_counted():
+    class Packed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(4, 3, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5]), batch_first=True)
+            return self.rnn(packed)[1]
+
+    r = cnnstat.analyze(Packed(), (5, 4))
+    assert "_pack_padded_sequence" not in r.unsupported_ops
+    assert r.unsupported_ops == {}
