@@ -31,41 +31,133 @@ _TOO_SMALL = re.compile(
 )
 
 
-def _validate(input_size: tuple[int, ...], batch_size: int) -> None:
+# PyTorch sizes storage in signed 64-bit bytes; a larger tensor cannot exist, even on meta
+_MAX_TENSOR_BYTES = 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What the counted forward is called with: positional and keyword input shapes, batch included."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    keyword_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    dtype: torch.dtype | None = None  # None: the analysed dtype
+    value_range: tuple[float, float] | None = None
+
+    @property
+    def all_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (*self.shapes, *(s for _, s in self.keyword_shapes))
+
+    def nbytes(self, dtype: torch.dtype) -> int:
+        itemsize = (self.dtype or dtype).itemsize
+        return sum(_prod(s) * itemsize for s in self.all_shapes)
+
+    def make(self, dtype: torch.dtype, device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Input tensors: zeros, or uniform values in ``value_range`` on real tensors."""
+        want = self.dtype or dtype
+
+        def one(shape: tuple[int, ...]) -> torch.Tensor:
+            if self.value_range is None or device.type == "meta":
+                return torch.zeros(shape, dtype=want, device=device)
+            low, high = self.value_range
+            if want.is_floating_point:
+                return torch.empty(shape, dtype=want, device=device).uniform_(low, high)
+            if want == torch.bool:
+                return torch.randint(0, 2, shape, device=device).bool()
+            return torch.randint(int(low), int(high), shape, dtype=want, device=device)
+
+        return tuple(one(s) for s in self.shapes), {k: one(s) for k, s in self.keyword_shapes}
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def _validate(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -> None:
     if batch_size < 1:
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+    if batch_size > _MAX_TENSOR_BYTES:
+        raise InvalidInputError(
+            f"batch size {batch_size} overflows: PyTorch sizes tensors in 64-bit integers "
+            f"(at most {_MAX_TENSOR_BYTES:,})"
+        )
     if not input_size or any((not isinstance(d, int)) or d < 1 for d in input_size):
         raise InvalidInputError(f"input size must be positive integers, got {input_size}")
+    nbytes = _prod((batch_size, *input_size)) * itemsize
+    if nbytes > _MAX_TENSOR_BYTES:
+        text = "x".join(map(str, input_size))
+        raise InvalidInputError(
+            f"input {text} at batch size {batch_size} overflows: "
+            f"{_prod((batch_size, *input_size)):,} elements are {nbytes:,} bytes, more than a "
+            f"tensor can address ({_MAX_TENSOR_BYTES:,} bytes)"
+        )
+
+
+def _several(input_size: Any) -> bool:
+    """Whether ``input_size`` lists several inputs' shapes rather than one shape."""
+    return (
+        isinstance(input_size, (tuple, list))
+        and len(input_size) > 0
+        and all(isinstance(s, (tuple, list)) for s in input_size)
+    )
 
 
 def _resolve(
-    model_or_name: nn.Module | str, input_size: tuple[int, ...] | None
-) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[int, ...]]:
+    model_or_name: nn.Module | str, input_size: Any
+) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[tuple[int, ...], ...]]:
+    if isinstance(model_or_name, torch.jit.ScriptModule):
+        raise InvalidInputError(_SCRIPTED)
     if isinstance(model_or_name, nn.Module):
         if input_size is None:
             raise InvalidInputError("an nn.Module needs input_size, e.g. (3, 224, 224)")
-        return type(model_or_name).__name__, None, model_or_name, tuple(input_size)
+        if isinstance(input_size, list) and not input_size:
+            sizes: Any = ()  # keyword inputs only
+        else:
+            sizes = input_size if _several(input_size) else (input_size,)
+        return type(model_or_name).__name__, None, model_or_name, tuple(tuple(s) for s in sizes)
     if not isinstance(model_or_name, str):
         raise UnknownModelError(f"expected a model name or an nn.Module, got {type(model_or_name)}")
     spec = zoo.resolve(model_or_name)
-    size = input_size if input_size is not None else spec.default_input_size
-    if size is None:
-        raise InvalidInputError(
-            f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
-        )
-    if spec.default_input_size is not None and len(size) != len(spec.default_input_size):
-        want = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.default_input_size)]
-        raise InvalidInputError(
-            f"{spec.name} takes a {len(spec.default_input_size)}-dimensional input ({want}, "
-            f"default {'x'.join(map(str, spec.default_input_size))}), got "
-            f"{'x'.join(map(str, size))}"
-        )
-    return spec.name, spec, None, tuple(size)
+    if input_size is None:
+        if spec.default_input_size is None:
+            raise InvalidInputError(
+                f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
+            )
+        return spec.name, spec, None, (spec.default_input_size,) * spec.input_count
+    if isinstance(input_size, list) and not input_size:
+        sizes = ()  # keyword inputs only
+    elif _several(input_size):
+        sizes = tuple(tuple(s) for s in input_size)
+    else:
+        sizes = (tuple(input_size),)
+    if spec.default_input_size is not None:
+        default = spec.default_input_size
+        want = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(default)]
+        for size in sizes:
+            if len(size) != len(default):
+                raise InvalidInputError(
+                    f"{spec.name} takes a {len(default)}-dimensional input ({want}, "
+                    f"default {'x'.join(map(str, default))}), got {'x'.join(map(str, size))}"
+                )
+        if len(sizes) != spec.input_count:
+            raise InvalidInputError(
+                f"{spec.name} takes {spec.input_count} input(s), got {len(sizes)} sizes"
+            )
+    return spec.name, spec, None, sizes
+
+
+_SCRIPTED = (
+    "scripted modules (torch.jit.script/trace) cannot be analysed: pass the nn.Module "
+    "before scripting (the model object you gave torch.jit.script)"
+)
 
 
 def analyze(
     model_or_name: nn.Module | str,
-    input_size: tuple[int, ...] | None = None,
+    input_size: Any = None,
     batch_size: int = 1,
     dtype: torch.dtype = torch.float32,
     depth: int | None = None,
@@ -74,13 +166,17 @@ def analyze(
     freeze: str | None = None,
     freeze_ratio: float | None = None,
     backward: bool = False,
+    input_kwargs: dict[str, tuple[int, ...]] | None = None,
+    input_dtype: torch.dtype | None = None,
+    input_range: tuple[float, float] | None = None,
 ) -> Report:
     """Analyse a model layer by layer.
 
     Args:
         model_or_name: a zoo name (``"resnet50"``), a custom ``"file.py:Name"``, or an nn.Module.
-        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``; defaults to
-            the zoo model's preprocessing crop size.
+        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``, or a list of
+            shapes for a model with several positional inputs (``[(3, 128, 128), (3, 128, 128)]``);
+            defaults to the zoo model's preprocessing crop size.
         batch_size: N of the analysed input; MACs, FLOPs and activations are for the whole batch.
         dtype: parameter and input dtype; memory figures follow it.
         depth: module depth of the rows; None shows leaf modules.
@@ -88,8 +184,13 @@ def analyze(
             real CPU tensors when the model cannot run on meta; ``"cpu"`` uses real tensors.
         num_classes: replace the classifier head with a fresh one for this many classes.
         freeze: freeze every parameter up to and including this module (by name).
-        freeze_ratio: freeze this fraction of the parameters, from the input side.
+        freeze_ratio: freeze whole modules, from the input side, until this fraction of the
+            parameters is frozen.
         backward: also run and count the backward pass (``totals.backward_macs``/``_flops``).
+        input_kwargs: keyword inputs of the forward, name -> shape without the batch.
+        input_dtype: dtype of the inputs when it is not ``dtype``, e.g. ``torch.long`` token ids.
+        input_range: ``(low, high)`` of the input values on real tensors (integers: ``high``
+            excluded); inputs are zeros otherwise.
 
     Returns:
         A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
@@ -98,16 +199,30 @@ def analyze(
     Raises:
         CnnstatError: for unknown models, bad sizes, and models whose forward fails.
     """
-    name, spec, given, size = _resolve(model_or_name, input_size)
-    _validate(size, batch_size)
+    name, spec, given, sizes = _resolve(model_or_name, input_size)
+    keyword = tuple((k, tuple(v)) for k, v in (input_kwargs or {}).items())
+    if not sizes and not keyword:
+        raise InvalidInputError("the model needs at least one input size")
+    itemsize = (input_dtype or dtype).itemsize
+    for size in (*sizes, *(v for _, v in keyword)):
+        _validate(size, batch_size, itemsize)
+    if input_range is not None and not input_range[0] < input_range[1]:
+        raise InvalidInputError(f"input range must be low < high, got {input_range}")
     if depth is not None and depth < 0:
         raise InvalidInputError(f"depth must be >= 0, got {depth}")
     if device not in ("meta", "cpu"):
         raise InvalidInputError(f"device must be 'meta' or 'cpu', got {device!r}")
-    shape = (batch_size, *size)
+    inputs = Inputs(
+        tuple((batch_size, *s) for s in sizes),
+        tuple((k, (batch_size, *v)) for k, v in keyword),
+        input_dtype,
+        input_range,
+    )
     fallback: str | None = None
 
     def prepare(model: nn.Module) -> tuple[nn.Module, set[str]]:
+        if isinstance(model, torch.jit.ScriptModule):
+            raise InvalidInputError(_SCRIPTED)
         if num_classes is not None:
             model = transfer.replace_head(model, num_classes, copy_model=model is given)
         return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
@@ -115,7 +230,7 @@ def analyze(
     if device == "meta":
         try:
             model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
-            counter = _count(model, shape, dtype, torch.device("meta"), name, frozen, backward)
+            counter = _count(model, inputs, dtype, torch.device("meta"), name, frozen, backward)
         except InputTooSmallError:
             raise
         except ForwardError as exc:
@@ -134,12 +249,12 @@ def analyze(
             )
         else:
             report = _report(
-                name, model, counter, shape, dtype, "meta", None, depth, frozen, backward
+                name, model, counter, inputs, dtype, "meta", None, depth, frozen, backward
             )
             return _with_notes(report, model, frozen, freeze_ratio)
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
-    counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen, backward)
-    report = _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen, backward)
+    counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward)
+    report = _report(name, model, counter, inputs, dtype, "cpu", fallback, depth, frozen, backward)
     return _with_notes(report, model, frozen, freeze_ratio)
 
 
@@ -187,7 +302,7 @@ def _substitutes(
 
 def _count(
     model: nn.Module,
-    shape: tuple[int, ...],
+    inputs: Inputs,
     dtype: torch.dtype,
     device: torch.device,
     name: str,
@@ -196,11 +311,14 @@ def _count(
 ) -> OpCounter:
     was_training = model.training
     model.eval()
+    shape = inputs.shapes[0] if inputs.shapes else inputs.all_shapes[0]
     try:
         tensors = _substitutes(model, dtype, device, frozen)
-        x = torch.zeros(shape, dtype=dtype, device=device)
+        args, kwargs = inputs.make(dtype, device)
         try:
-            return run_counted(model, (x,), tensors, root_name=name, backward=backward)
+            return run_counted(
+                model, args, tensors, root_name=name, backward=backward, kwargs=kwargs
+            )
         except CnnstatError:
             raise
         except Exception as exc:
@@ -225,8 +343,13 @@ def _forward_error(
         return InputTooSmallError(
             f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
         )
+    hint = ""
+    if "indices" in text and "Long" in text:
+        hint = " (token ids need an integer input: --input-dtype long, input_dtype=torch.long)"
+    elif "missing" in text and "required positional argument" in text:
+        hint = " (give one size per input: --input-size 3x224x224,3x224x224)"
     return ForwardError(
-        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}"
+        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}{hint}"
     )
 
 
@@ -273,7 +396,7 @@ def _report(
     name: str,
     model: nn.Module,
     counter: OpCounter,
-    shape: tuple[int, ...],
+    inputs: Inputs,
     dtype: torch.dtype,
     device_mode: str,
     fallback: str | None,
@@ -487,7 +610,11 @@ def _report(
     )
     return Report(
         model=name,
-        input_shape=shape,
+        input_shape=inputs.all_shapes[0],
+        input_shapes=inputs.all_shapes
+        if len(inputs.all_shapes) > 1 or inputs.keyword_shapes
+        else (),
+        input_names=tuple(k for k, _ in inputs.keyword_shapes),
         dtype=str(dtype).removeprefix("torch."),
         device_mode=device_mode,
         layers=tuple(records),

@@ -379,8 +379,9 @@ def run_counted(
     tensors: dict[str, torch.Tensor],
     root_name: str = "",
     backward: bool = False,
+    kwargs: dict[str, Any] | None = None,
 ) -> OpCounter:
-    """Run ``model(*inputs)`` with its parameters and buffers replaced by ``tensors``.
+    """Run ``model(*inputs, **kwargs)`` with its parameters and buffers replaced by ``tensors``.
 
     The substitution (``torch.func.functional_call``) leaves the caller's
     model untouched, so a user's real weights are never moved or converted.
@@ -392,7 +393,7 @@ def run_counted(
     nothing before the first trainable layer gets an input gradient).
     """
     counter = OpCounter(model, tensors, root_name)
-    counter.mark_input(inputs)
+    counter.mark_input((*inputs, *(kwargs or {}).values()))
     pre = nn.modules.module.register_module_forward_pre_hook(counter.pre_hook)
     post = nn.modules.module.register_module_forward_hook(counter.post_hook)
     try:
@@ -401,7 +402,7 @@ def run_counted(
             torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack),
             counter,
         ):
-            out = torch.func.functional_call(model, tensors, inputs)
+            out = torch.func.functional_call(model, tensors, inputs, kwargs)
             if backward:
                 first = _first_tensor(out)
                 if first is not None and first.requires_grad:

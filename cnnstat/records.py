@@ -110,6 +110,9 @@ class Report:
     depth: int | None = None
     backward_unsupported_ops: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what the reader should know about how this was counted
+    # several inputs: every input's shape, positional then keyword (input_names are the keywords)
+    input_shapes: tuple[Shape, ...] = ()
+    input_names: tuple[str, ...] = ()
 
     @property
     def checked_layers(self) -> int:
@@ -127,6 +130,8 @@ class Report:
             "cnnstat_version": __version__,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "input_shapes": [list(s) for s in self.input_shapes or (self.input_shape,)],
+            "input_names": list(self.input_names),
             "dtype": self.dtype,
             "device_mode": self.device_mode,
             "fallback_reason": self.fallback_reason,

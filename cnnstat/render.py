@@ -190,8 +190,16 @@ def totals_lines(report: Report) -> list[str]:
 def summary(report: Report, console: Console, show_rf: bool = False) -> None:
     """Print the per-layer table and the totals panel."""
     n, *sample = report.input_shape
+    inputs = f"input {n}×{'×'.join(map(str, sample))}"
+    if report.input_shapes:
+        names = ("",) * (len(report.input_shapes) - len(report.input_names)) + tuple(
+            f"{k}=" for k in report.input_names
+        )
+        inputs = "inputs " + ", ".join(
+            k + "×".join(map(str, s)) for k, s in zip(names, report.input_shapes, strict=True)
+        )
     title = (
-        f"{report.model} · input {n}×{'×'.join(map(str, sample))} · {report.dtype} · "
+        f"{report.model} · {inputs} · {report.dtype} · "
         f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
     )
     console.print(Text(title, style="bold"))

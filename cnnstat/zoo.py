@@ -207,6 +207,7 @@ class ModelSpec:
     name: str
     source: str  # "torchvision" | "classic" | "timm" | "custom"
     default_input_size: tuple[int, ...] | None
+    input_count: int = 1  # positional inputs of default_input_size (RAFT takes two images)
 
     @property
     def is_custom(self) -> bool:

@@ -3,11 +3,16 @@ custom convolutions, freezing by ratio, cheap ops, several and integer inputs, t
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
 import cnnstat
+from cnnstat.cli import main
 
 
 def by_name(report, name):
@@ -178,3 +183,111 @@ def test_packed_sequence_is_counted():
     r = cnnstat.analyze(Packed(), (5, 4))
     assert "_pack_padded_sequence" not in r.unsupported_ops
     assert r.unsupported_ops == {}
+
+
+# --- inputs ------------------------------------------------------------------------
+
+EDGE = Path(__file__).parent / "fixtures" / "edge_models.py"
+
+
+def edge_model(name: str) -> nn.Module:
+    spec = importlib.util.spec_from_file_location("cnnstat_test_edge_models", EDGE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)()
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def one_line_error(code: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def conv_macs(h: int, w: int) -> int:
+    return (h - 2) * (w - 2) * 8 * 3 * 3 * 3  # 3->8 channels, 3x3 kernel, no padding
+
+
+def test_several_positional_and_keyword_inputs_in_the_api():
+    r = cnnstat.analyze(
+        edge_model("TwoTower"), [(3, 16, 16), (3, 16, 16)], input_kwargs={"mask": (8, 14, 14)}
+    )
+    assert r.input_shapes == ((1, 3, 16, 16), (1, 3, 16, 16), (1, 8, 14, 14))
+    assert r.input_names == ("mask",)
+    assert r.totals.macs == 2 * conv_macs(16, 16) == 84_672
+    # two bias adds, the sum and the mask product: 14*14*8 = 1,568 elements each
+    assert r.totals.flops == 2 * 84_672 + 4 * 1_568
+
+
+@pytest.mark.parametrize(
+    ("sizes", "macs"),
+    [
+        ("3x16x16,3x16x16", 2 * conv_macs(16, 16)),
+        ("3x16x16,3x16x16,mask=8x14x14", 2 * conv_macs(16, 16)),
+        ("3x12x20,3x12x20", 2 * conv_macs(12, 20)),
+    ],
+)
+def test_several_input_sizes_on_the_command_line(capsys, sizes, macs):
+    code, out, _ = run(capsys, "summary", f"{EDGE}:TwoTower", "-i", sizes, "-f", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert len(data["input_shapes"]) == sizes.count(",") + 1
+    assert data["totals"]["macs"] == macs
+
+
+def test_one_size_for_a_two_input_model_says_what_to_pass(capsys):
+    code, _, err = run(capsys, "summary", f"{EDGE}:TwoTower", "-i", "3x16x16")
+    assert "--input-size" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_integer_inputs_with_a_value_range(device):
+    r = cnnstat.analyze(
+        edge_model("TokenModel"),
+        (10,),
+        input_dtype=torch.long,
+        input_range=(0, 1000),
+        device=device,
+    )
+    assert r.device_mode == device
+    assert r.totals.params == 1000 * 16 + 16 * 4 + 4
+    assert r.totals.macs == 10 * 16 * 4  # the embedding is a lookup, no MACs
+    assert by_name(r, "embed").activation_bytes == 10 * 16 * 4  # fp32 rows looked up
+
+
+def test_integer_inputs_on_the_command_line(capsys):
+    code, out, _ = run(
+        capsys, "summary", f"{EDGE}:TokenModel", "-i", "10", "--input-dtype", "long",
+        "--input-range", "0,1000", "--real", "-f", "json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["totals"]["macs"] == 640
+
+
+@pytest.mark.parametrize(
+    ("args", "overflowing"),
+    [
+        (("-i", "1x9999999999x9999999999"), "1x9999999999x9999999999"),
+        (("-b", "99999999999999999999"), "99999999999999999999"),
+        (("-i", "3x224x224", "-b", str(2**62)), "4611686018427387904"),
+    ],
+    ids=["input-size", "batch-size", "batch-times-size"],
+)
+def test_sizes_that_overflow_say_which(capsys, args, overflowing):
+    code, _, err = run(capsys, "summary", "alexnet", *args)
+    line = one_line_error(code, err)
+    assert overflowing in line
+    assert "unexpected" not in line
+
+
+def test_bad_input_range_is_one_line(capsys):
+    code, _, err = run(capsys, "summary", f"{EDGE}:TokenModel", "-i", "10", "--input-range", "5,1")
+    one_line_error(code, err)
