@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections import Counter
@@ -223,6 +224,7 @@ def analyze(
     def prepare(model: nn.Module) -> tuple[nn.Module, set[str]]:
         if isinstance(model, torch.jit.ScriptModule):
             raise InvalidInputError(_SCRIPTED)
+        model = _materialise_lazy(model, inputs, name, copy_model=model is given)
         if num_classes is not None:
             model = transfer.replace_head(model, num_classes, copy_model=model is given)
         return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
@@ -256,6 +258,53 @@ def analyze(
     counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward)
     report = _report(name, model, counter, inputs, dtype, "cpu", fallback, depth, frozen, backward)
     return _with_notes(report, model, frozen, freeze_ratio)
+
+
+def materialise_lazy(
+    model: nn.Module, input_size: tuple[int, ...], name: str, copy_model: bool
+) -> nn.Module:
+    """``model`` with its lazy modules' shapes set by one dry run on a ``(1, *input_size)`` input."""
+    return _materialise_lazy(model, Inputs(((1, *input_size),)), name, copy_model)
+
+
+def _materialise_lazy(model: nn.Module, inputs: Inputs, name: str, copy_model: bool) -> nn.Module:
+    """Give lazy modules (``nn.LazyLinear``) their shapes with one dry run at batch size 1.
+
+    The run happens on the device the uninitialised parameters live on (meta for
+    a zoo or file model, so nothing is computed); a caller's model is copied first.
+    """
+    from torch.nn.modules.lazy import LazyModuleMixin
+    from torch.nn.parameter import UninitializedParameter
+
+    if not any(
+        isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules()
+    ):
+        return model
+    if copy_model:
+        model = copy.deepcopy(model)
+    device = next(
+        (p.device for p in model.parameters() if isinstance(p, UninitializedParameter)),
+        torch.device("cpu"),
+    )
+    dry = dataclasses.replace(
+        inputs,
+        shapes=tuple((1, *s[1:]) for s in inputs.shapes),
+        keyword_shapes=tuple((k, (1, *s[1:])) for k, s in inputs.keyword_shapes),
+    )
+    args, kwargs = dry.make(torch.float32, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as exc:
+        raise ForwardError(
+            f"{name} has lazy modules, and the dry run that gives them their shapes failed: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    return model
 
 
 def _with_notes(

@@ -13,6 +13,7 @@ from torch import nn
 
 import cnnstat
 from cnnstat.cli import main
+from cnnstat.errors import InvalidInputError
 
 
 def by_name(report, name):
@@ -291,3 +292,36 @@ def test_sizes_that_overflow_say_which(capsys, args, overflowing):
 def test_bad_input_range_is_one_line(capsys):
     code, _, err = run(capsys, "summary", f"{EDGE}:TokenModel", "-i", "10", "--input-range", "5,1")
     one_line_error(code, err)
+
+
+# --- lazy and scripted modules -------------------------------------------------------
+
+LAZY_PARAMS = (3 * 8 * 9 + 8) + (8 * 6 * 6 * 5 + 5)  # conv 224, fc 288*5+5 = 1,445
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_lazy_modules_are_materialised_by_a_dry_run(device):
+    model = edge_model("LazyNet")
+    r = cnnstat.analyze(model, (3, 8, 8), device=device)
+    assert r.totals.params == LAZY_PARAMS == 1_669
+    assert r.totals.macs == 6 * 6 * 8 * 27 + 288 * 5  # 7,776 + 1,440
+    assert model.fc.in_features == 0  # the caller's model is left lazy
+
+
+def test_lazy_modules_in_summary_and_compare(capsys):
+    code, out, _ = run(capsys, "summary", f"{EDGE}:LazyNet", "-i", "3x8x8", "-f", "json")
+    assert code == 0 and json.loads(out)["totals"]["params"] == LAZY_PARAMS
+    code, out, _ = run(
+        capsys, "compare", "--models", f"{EDGE}:LazyNet", "-i", "3x8x8", "-f", "json"
+    )
+    assert code == 0
+    (row,) = json.loads(out)["rows"]
+    assert row["params"] == LAZY_PARAMS and row["status"] == "ok"
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated
+def test_scripted_module_is_a_one_line_error_saying_what_to_pass(capsys):
+    with pytest.raises(InvalidInputError, match="before scripting"):
+        cnnstat.analyze(torch.jit.script(nn.Sequential(nn.Linear(4, 2))), (4,))
+    code, _, err = run(capsys, "summary", f"{EDGE}:scripted", "-i", "4")
+    assert "nn.Module" in one_line_error(code, err)

@@ -207,6 +207,9 @@ def memory(
     if not size or any((not isinstance(d, int)) or d < 1 for d in size):
         raise InvalidInputError(f"input size must be positive integers, got {size}")
     model = build()
+    from cnnstat.analysis import materialise_lazy
+
+    model = materialise_lazy(model, size, name, copy_model=isinstance(model_or_name, nn.Module))
     if num_classes is not None:
         model = transfer.replace_head(model, num_classes,
                                       copy_model=isinstance(model_or_name, nn.Module))
