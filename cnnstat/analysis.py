@@ -53,7 +53,9 @@ class Inputs:
         itemsize = (self.dtype or dtype).itemsize
         return sum(_prod(s) * itemsize for s in self.all_shapes)
 
-    def make(self, dtype: torch.dtype, device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def make(
+        self, dtype: torch.dtype, device: torch.device
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Input tensors: zeros, or uniform values in ``value_range`` on real tensors."""
         want = self.dtype or dtype
 
@@ -170,6 +172,7 @@ def analyze(
     input_kwargs: dict[str, tuple[int, ...]] | None = None,
     input_dtype: torch.dtype | None = None,
     input_range: tuple[float, float] | None = None,
+    train: bool = False,
 ) -> Report:
     """Analyse a model layer by layer.
 
@@ -192,6 +195,8 @@ def analyze(
         input_dtype: dtype of the inputs when it is not ``dtype``, e.g. ``torch.long`` token ids.
         input_range: ``(low, high)`` of the input values on real tensors (integers: ``high``
             excluded); inputs are zeros otherwise.
+        train: analyse a training-mode forward (BatchNorm batch statistics, dropout masks,
+            training-only heads); ``notes`` say what changed against eval mode.
 
     Returns:
         A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
@@ -232,7 +237,9 @@ def analyze(
     if device == "meta":
         try:
             model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
-            counter = _count(model, inputs, dtype, torch.device("meta"), name, frozen, backward)
+            counter = _count(
+                model, inputs, dtype, torch.device("meta"), name, frozen, backward, train
+            )
         except InputTooSmallError:
             raise
         except ForwardError as exc:
@@ -253,11 +260,71 @@ def analyze(
             report = _report(
                 name, model, counter, inputs, dtype, "meta", None, depth, frozen, backward
             )
-            return _with_notes(report, model, frozen, freeze_ratio)
+            return _with_notes(
+                report,
+                model,
+                frozen,
+                freeze_ratio,
+                _train_changes(counter, inputs, dtype, frozen) if train else None,
+            )
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
-    counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward)
+    counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward, train)
     report = _report(name, model, counter, inputs, dtype, "cpu", fallback, depth, frozen, backward)
-    return _with_notes(report, model, frozen, freeze_ratio)
+    return _with_notes(
+        report,
+        model,
+        frozen,
+        freeze_ratio,
+        _train_changes(counter, inputs, dtype, frozen) if train else None,
+    )
+
+
+def _train_changes(
+    train: OpCounter, inputs: Inputs, dtype: torch.dtype, frozen: set[str]
+) -> list[str]:
+    """What a training-mode forward changes against eval mode, from a second, eval-mode count."""
+    model, name = train.model, train.root_name
+    device = torch.device("meta") if train.device_type == "meta" else torch.device("cpu")
+    try:
+        evaluated = _count(model, inputs, dtype, device, name, frozen, False, False)
+    except CnnstatError:
+        return ["training mode: the eval-mode forward failed, so no comparison is shown"]
+    only_train = [
+        train.names[i]
+        for i in train.called_module_ids() - evaluated.called_module_ids()
+        if train.names.get(i)
+    ]
+    norms = [
+        c
+        for c in train.calls
+        if c.first_call and isinstance(c.module, nn.modules.batchnorm._BatchNorm)
+    ]
+    dropouts = [c for c in train.calls if isinstance(c.module, nn.modules.dropout._DropoutNd)]
+
+    def total(counter: OpCounter, what: str) -> int:
+        return sum(getattr(c, what) for c in counter.calls)
+
+    notes = [
+        "training mode (--train): MACs {:,} (eval {:,}), FLOPs {:,} (eval {:,}), "
+        "saved for backward {:,} bytes (eval {:,})".format(
+            total(train, "macs"),
+            total(evaluated, "macs"),
+            total(train, "flops"),
+            total(evaluated, "flops"),
+            total(train, "saved_bytes"),
+            total(evaluated, "saved_bytes"),
+        )
+    ]
+    if only_train:
+        notes.append("run only in training: " + ", ".join(_collapse(only_train)))
+    if norms:
+        notes.append(f"{len(norms)} BatchNorm layers compute batch statistics")
+    if dropouts:
+        notes.append(
+            f"{len(dropouts)} dropout layers save their masks: "
+            f"{sum(c.saved_bytes for c in dropouts):,} bytes"
+        )
+    return notes
 
 
 def materialise_lazy(
@@ -308,9 +375,16 @@ def _materialise_lazy(model: nn.Module, inputs: Inputs, name: str, copy_model: b
 
 
 def _with_notes(
-    report: Report, model: nn.Module, frozen: set[str], freeze_ratio: float | None
+    report: Report,
+    model: nn.Module,
+    frozen: set[str],
+    freeze_ratio: float | None,
+    train_changes: list[str] | None = None,
 ) -> Report:
     notes = list(report.notes)
+    if train_changes is not None:
+        notes += train_changes
+        report = dataclasses.replace(report, training=True)
     if freeze_ratio is not None:
         fraction = transfer.frozen_fraction(model, frozen)
         notes.append(
@@ -357,9 +431,10 @@ def _count(
     name: str,
     frozen: set[str],
     backward: bool = False,
+    train: bool = False,
 ) -> OpCounter:
     was_training = model.training
-    model.eval()
+    model.train(train)
     shape = inputs.shapes[0] if inputs.shapes else inputs.all_shapes[0]
     try:
         tensors = _substitutes(model, dtype, device, frozen)
@@ -395,6 +470,8 @@ def _forward_error(
     hint = ""
     if "indices" in text and "Long" in text:
         hint = " (token ids need an integer input: --input-dtype long, input_dtype=torch.long)"
+    elif "more than 1 value per channel when training" in text:
+        hint = " (training-mode BatchNorm needs a batch: raise --batch-size)"
     elif "missing" in text and "required positional argument" in text:
         hint = " (give one size per input: --input-size 3x224x224,3x224x224)"
     return ForwardError(

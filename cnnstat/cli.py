@@ -230,6 +230,14 @@ def summary(
         bool,
         typer.Option("--backward", help="Also run and count the backward pass (totals only)."),
     ] = False,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Analyse a training-mode forward: BatchNorm batch statistics, dropout masks, "
+            "training-only heads; the notes say what changed against eval mode.",
+        ),
+    ] = False,
     input_dtype: Annotated[
         InputDType,
         typer.Option(
@@ -322,6 +330,7 @@ def summary(
             input_kwargs=keyword or None,
             input_dtype=torch_input_dtype,
             input_range=value_range,
+            train=train,
         )
         if output is not None:
             write_atomic(output, report_text(report, chosen, show_rf=rf))

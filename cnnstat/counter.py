@@ -188,6 +188,8 @@ class OpCounter(TorchDispatchMode):
         self, model: nn.Module, tensors: dict[str, torch.Tensor], root_name: str = ""
     ) -> None:
         super().__init__()
+        self.model = model
+        self.device_type = next((t.device.type for t in tensors.values()), "meta")
         self.names = {id(m): n for n, m in model.named_modules()}
         self.root_name = root_name
         self.calls: list[Call] = []

@@ -113,6 +113,7 @@ class Report:
     # several inputs: every input's shape, positional then keyword (input_names are the keywords)
     input_shapes: tuple[Shape, ...] = ()
     input_names: tuple[str, ...] = ()
+    training: bool = False  # a training-mode forward (--train) rather than eval mode
 
     @property
     def checked_layers(self) -> int:
@@ -134,6 +135,7 @@ class Report:
             "input_names": list(self.input_names),
             "dtype": self.dtype,
             "device_mode": self.device_mode,
+            "training": self.training,
             "fallback_reason": self.fallback_reason,
             "depth": self.depth,
             "totals": asdict(self.totals),

@@ -13,7 +13,7 @@ from torch import nn
 
 import cnnstat
 from cnnstat.cli import main
-from cnnstat.errors import InvalidInputError
+from cnnstat.errors import ForwardError, InvalidInputError
 
 
 def by_name(report, name):
@@ -325,3 +325,55 @@ def test_scripted_module_is_a_one_line_error_saying_what_to_pass(capsys):
         cnnstat.analyze(torch.jit.script(nn.Sequential(nn.Linear(4, 2))), (4,))
     code, _, err = run(capsys, "summary", f"{EDGE}:scripted", "-i", "4")
     assert "nn.Module" in one_line_error(code, err)
+
+
+# --- training mode -----------------------------------------------------------------
+
+
+class TrainOnlyHead(nn.Module):
+    """fc1 8->16, BatchNorm, dropout, fc2 16->4; an aux head 16->3 that runs only in training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.bn = nn.BatchNorm1d(16)
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(16, 4)
+        self.aux = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor):
+        h = self.bn(self.fc1(x))
+        out = self.fc2(self.drop(h))
+        return (out, self.aux(h)) if self.training else out
+
+
+def test_train_mode_runs_training_only_heads_and_says_what_changed():
+    n = 4
+    evaluated = cnnstat.analyze(TrainOnlyHead(), (8,), batch_size=n)
+    trained = cnnstat.analyze(TrainOnlyHead(), (8,), batch_size=n, train=True)
+    assert not evaluated.training and trained.training
+    assert evaluated.totals.macs == n * (8 * 16 + 16 * 4) == 768
+    assert trained.totals.macs == n * (8 * 16 + 16 * 4 + 16 * 3) == 960
+    assert evaluated.uncalled_modules == ("aux",) and trained.uncalled_modules == ()
+    # BatchNorm: 2 FLOPs per element with running statistics, 5 computing them
+    assert by_name(evaluated, "bn").flops == 2 * n * 16
+    assert by_name(trained, "bn").flops >= 5 * n * 16
+    # dropout saves its mask for backward only in training (the CPU kernel's float32 noise)
+    assert by_name(evaluated, "drop").saved_bytes == 0
+    assert by_name(trained, "drop").saved_bytes == n * 16 * 4
+    notes = " ".join(trained.notes)
+    assert "aux" in notes and "768" in notes and "960" in notes
+    assert not evaluated.notes
+
+
+def test_train_on_the_command_line(capsys):
+    code, out, _ = run(capsys, "summary", "resnet18", "--train", "-b", "2", "-f", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["training"] is True
+    assert data["notes"]
+
+
+def test_train_mode_batch_norm_with_one_value_per_channel_asks_for_a_batch():
+    with pytest.raises(ForwardError, match="--batch-size"):
+        cnnstat.analyze(TrainOnlyHead(), (8,), batch_size=1, train=True)
