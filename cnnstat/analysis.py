@@ -436,6 +436,11 @@ def _count(
     was_training = model.training
     model.train(train)
     shape = inputs.shapes[0] if inputs.shapes else inputs.all_shapes[0]
+    if device.type != "meta":
+        from cnnstat.resources import ensure_fits
+
+        sizes = ", ".join("x".join(map(str, s)) for s in inputs.all_shapes)
+        ensure_fits(inputs.nbytes(dtype), f"the real-tensor run's input ({sizes})")
     try:
         tensors = _substitutes(model, dtype, device, frozen)
         args, kwargs = inputs.make(dtype, device)

@@ -40,6 +40,14 @@ def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Mod
         model = copy.deepcopy(model)
     name, head = classifier_head(model)
     weight = next(head.parameters())
+    if weight.device.type != "meta":
+        from cnnstat.resources import ensure_fits
+
+        per_class = weight[0].numel() + (1 if getattr(head, "bias", None) is not None else 0)
+        ensure_fits(
+            per_class * num_classes * weight.element_size(),
+            f"a {num_classes:,}-class head on real tensors",
+        )
     with torch.device(weight.device):
         if isinstance(head, nn.Linear):
             new: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)

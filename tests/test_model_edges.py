@@ -377,3 +377,27 @@ def test_train_on_the_command_line(capsys):
 def test_train_mode_batch_norm_with_one_value_per_channel_asks_for_a_batch():
     with pytest.raises(ForwardError, match="--batch-size"):
         cnnstat.analyze(TrainOnlyHead(), (8,), batch_size=1, train=True)
+
+
+# --- real tensors that would not fit ------------------------------------------------
+
+
+def test_real_run_larger_than_memory_is_refused_before_trying(capsys, monkeypatch):
+    monkeypatch.setattr("cnnstat.resources.available_memory_bytes", lambda: 1_000_000)
+    code, _, err = run(capsys, "summary", "lenet5", "--real", "-b", "1000")
+    line = one_line_error(code, err)
+    assert f"{1000 * 1 * 32 * 32 * 4:,}" in line  # 4,096,000 bytes of fp32 input
+    assert "1,000,000" in line
+
+
+def test_real_head_larger_than_memory_is_refused_before_trying(capsys, monkeypatch):
+    monkeypatch.setattr("cnnstat.resources.available_memory_bytes", lambda: 10**9)
+    code, _, err = run(capsys, "summary", "lenet5", "--real", "--num-classes", "10000000")
+    line = one_line_error(code, err)
+    assert f"{(84 + 1) * 10_000_000 * 4:,}" in line  # 84 weights + 1 bias per class, fp32
+
+
+def test_meta_run_ignores_the_machine_memory(monkeypatch):
+    monkeypatch.setattr("cnnstat.resources.available_memory_bytes", lambda: 1)
+    r = cnnstat.analyze("lenet5", batch_size=1000, num_classes=10_000_000)
+    assert r.device_mode == "meta"
