@@ -247,14 +247,14 @@ def analyze(
                 raise
             cause = exc.__cause__ or exc
             fallback = (
-                f"the model cannot run on the meta device ({type(cause).__name__}: "
-                f"{_first_line(cause)}); counted on real CPU tensors instead"
+                f"the model cannot run on the meta device ({_short_reason(cause)}); "
+                "counted on real CPU tensors instead"
             )
         except ModelBuildError as exc:  # the constructor cannot run on meta
             cause = exc.__cause__ or exc
             fallback = (
-                f"the model cannot be built on the meta device ({type(cause).__name__}: "
-                f"{_first_line(cause)}); counted on real CPU tensors instead"
+                f"the model cannot be built on the meta device ({_short_reason(cause)}); "
+                "counted on real CPU tensors instead"
             )
         else:
             report = _report(
@@ -398,6 +398,23 @@ def _is_real(model: nn.Module) -> bool:
     return not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
 
 
+_VALUE_OP = re.compile(r"(?:torch|aten)(?:\.|::)(\w+)")
+
+
+def _short_reason(exc: BaseException) -> str:
+    """Why the meta device failed, in a few words rather than PyTorch's paragraph."""
+    text = _first_line(exc)
+    if "meta" in text.lower() and ("data-dependent" in text or "nonzero" in text):
+        op = _VALUE_OP.search(text)
+        return f"the forward reads tensor values{f' in {op.group(1)}' if op else ''}"
+    if "item()" in text or "_local_scalar_dense" in text:
+        return "the forward reads tensor values (.item())"
+    sentence = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0].rstrip(".;:")
+    if len(sentence) > 100:
+        sentence = sentence[:99].rstrip() + "…"
+    return f"{type(exc).__name__}: {sentence}"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
@@ -499,6 +516,7 @@ def _new_agg() -> dict[str, Any]:
         "shared_with": [],
         "unsupported": Counter(),
         "op_macs": Counter(),
+        "data_dependent": Counter(),
     }
 
 
@@ -563,6 +581,7 @@ def _report(
         a["saved"] += c.saved_bytes
         a["unsupported"].update(c.unsupported)
         a["op_macs"].update(c.op_macs)
+        a["data_dependent"].update(c.data_dependent)
         if id(c.module) not in seen_modules:
             seen_modules.add(id(c.module))
             for p in c.module.parameters(recurse=False):
@@ -714,6 +733,7 @@ def _report(
                 effective_stride=effective_stride,
                 shared_params=a["shared"],
                 shared_with=tuple(a["shared_with"]),
+                data_dependent=bool(a["data_dependent"]),
             )
         )
 
@@ -739,8 +759,24 @@ def _report(
         backward_macs=counter.backward_macs if backward else None,
         backward_flops=counter.backward_flops if backward else None,
     )
+    notes: list[str] = []
+    if counter.data_dependent:
+        ran = ", ".join(f"{k} ×{v}" for k, v in sorted(counter.data_dependent.items()))
+        dd_macs = sum(c.macs for c in calls if c.data_dependent)
+        total_macs = sum(c.macs for c in calls)
+        notes.append(
+            f"the totals depend on the input's values: data-dependent ops ran ({ran}), and "
+            f"{dd_macs:,} of the {total_macs:,} MACs were computed from their outputs "
+            "(proposal and box counts); rows marked ‡. Here the input is "
+            + ("zeros" if inputs.value_range is None else "random")
+            + " and the weights are not trained: real images give other counts"
+        )
+    backbone = _backbone_input(calls)
     return Report(
         model=name,
+        notes=tuple(notes),
+        backbone_input_shape=backbone if backbone != inputs.all_shapes[0] else None,
+        data_dependent_ops=dict(sorted(counter.data_dependent.items())),
         input_shape=inputs.all_shapes[0],
         input_shapes=inputs.all_shapes
         if len(inputs.all_shapes) > 1 or inputs.keyword_shapes
@@ -756,6 +792,14 @@ def _report(
         depth=depth,
         backward_unsupported_ops=dict(counter.backward_unsupported.most_common()),
     )
+
+
+def _backbone_input(calls: list[Call]) -> tuple[int, ...] | None:
+    """The input shape of the outermost module named ``backbone`` (detection models resize first)."""
+    for c in sorted(calls, key=lambda c: c.depth):
+        if c.name == "backbone" or c.name.endswith(".backbone"):
+            return c.input_shape
+    return None
 
 
 def _rf_of(call: Call) -> tuple[tuple[int, ...] | str | None, tuple[int, ...] | None]:

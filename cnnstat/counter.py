@@ -49,6 +49,8 @@ class Call:
     receptive_field: Any = None  # ((rf...), (jump...)), "global", or None when not spatial
     # the convolutions this call ran, as the op saw them (see ConvOp)
     conv_ops: list[ConvOp] = field(default_factory=list)
+    # ops of this call that ran on data-dependent tensors (after nonzero, nms, ...)
+    data_dependent: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,10 @@ class OpCounter(TorchDispatchMode):
         # id(tensor) -> receptive field; the tensors are kept alive so ids stay unique
         self._rf: dict[int, Any] = {}
         self._alive: list[torch.Tensor] = []
+        # tensors computed from a data-dependent op's output (kept alive: ids stay unique)
+        self._tainted: set[int] = set()
+        self._tainted_alive: list[torch.Tensor] = []
+        self.data_dependent: Counter[str] = Counter()  # the data-dependent ops that ran
         # the backward pass, when counted, has no module attribution
         self.in_backward = False
         self.backward_macs = 0
@@ -327,6 +333,20 @@ class OpCounter(TorchDispatchMode):
             self._rf[id(t)] = info
             self._alive.append(t)
 
+    def _track_data_dependence(
+        self, func: Any, args: Any, kwargs: Any, out: Any, call: Call | None
+    ) -> None:
+        source = ops.is_data_dependent(func, args)
+        if source:
+            self.data_dependent[str(func.overloadpacket.__name__)] += 1
+        elif not any(id(t) in self._tainted for t in _tensors((*args, *kwargs.values()))):
+            return
+        if call is not None:
+            call.data_dependent[str(func.overloadpacket.__name__)] += 1
+        for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)):
+            self._tainted.add(id(t))
+            self._tainted_alive.append(t)
+
     def _note_param_use(self, args: Any, call_index: int) -> None:
         for a in args:
             if isinstance(a, torch.Tensor):
@@ -363,6 +383,7 @@ class OpCounter(TorchDispatchMode):
             if cost.macs:
                 call.op_macs[func.overloadpacket.__name__] += cost.macs
         self._track_receptive_field(func, args, out)
+        self._track_data_dependence(func, args, kwargs, out, call)
         # Only the primary output allocates an activation; extra outputs
         # (pooling indices, norm statistics) are autograd bookkeeping.
         t = _first_tensor(out)

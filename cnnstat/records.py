@@ -57,6 +57,7 @@ class LayerRecord:
     # parameters this row's modules hold but that a tied module's row already counts
     shared_params: int = 0
     shared_with: tuple[str, ...] = ()
+    data_dependent: bool = False  # some of its ops ran on tensors computed by nonzero, nms ...
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -114,6 +115,10 @@ class Report:
     input_shapes: tuple[Shape, ...] = ()
     input_names: tuple[str, ...] = ()
     training: bool = False  # a training-mode forward (--train) rather than eval mode
+    # what reached the model's backbone, when the model resizes its input first (detection)
+    backbone_input_shape: Shape | None = None
+    # data-dependent ops that ran (nonzero, nms ...): op name -> times
+    data_dependent_ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def checked_layers(self) -> int:
@@ -136,6 +141,10 @@ class Report:
             "dtype": self.dtype,
             "device_mode": self.device_mode,
             "training": self.training,
+            "backbone_input_shape": list(self.backbone_input_shape)
+            if self.backbone_input_shape
+            else None,
+            "data_dependent_ops": dict(self.data_dependent_ops),
             "fallback_reason": self.fallback_reason,
             "depth": self.depth,
             "totals": asdict(self.totals),

@@ -127,7 +127,7 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
         if show_trainable:
             cells.append(human_count(r.trainable_params) if r.trainable_params else "–")
         cells += [
-            human_count(r.macs) if r.macs else "–",
+            (human_count(r.macs) if r.macs else "–") + ("‡" if r.data_dependent else ""),
             human_count(r.flops) if r.flops else "–",
             human_bytes(r.activation_bytes) if r.activation_bytes else "–",
         ]
@@ -198,6 +198,8 @@ def summary(report: Report, console: Console, show_rf: bool = False) -> None:
         inputs = "inputs " + ", ".join(
             k + "×".join(map(str, s)) for k, s in zip(names, report.input_shapes, strict=True)
         )
+    if report.backbone_input_shape:
+        inputs += f" (reaches the backbone as {'×'.join(map(str, report.backbone_input_shape))})"
     title = (
         f"{report.model} · {inputs} · {report.dtype} · "
         f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
