@@ -401,3 +401,17 @@ def test_meta_run_ignores_the_machine_memory(monkeypatch):
     monkeypatch.setattr("cnnstat.resources.available_memory_bytes", lambda: 1)
     r = cnnstat.analyze("lenet5", batch_size=1000, num_classes=10_000_000)
     assert r.device_mode == "meta"
+
+
+def test_googlenet_aux_heads_roll_up_at_depth_zero():
+    import torchvision
+
+    model = torchvision.models.googlenet(aux_logits=True, init_weights=False)
+    total = sum(p.numel() for p in model.parameters())
+    r = cnnstat.analyze(model, (3, 224, 224), depth=0)
+    assert [row.name for row in r.layers] == ["GoogLeNet (model)"]
+    assert r.layers[0].params == r.totals.params == total
+    r = cnnstat.analyze(model, (3, 224, 224), depth=1)
+    aux = [row for row in r.layers if not row.called]
+    assert [(row.name, row.depth) for row in aux] == [("aux1", 1), ("aux2", 1)]
+    assert r.totals.params - 6_624_904 == sum(row.params for row in aux)  # published: no aux
