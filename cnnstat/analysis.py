@@ -145,6 +145,8 @@ def _resolve(
                     f"{spec.name} takes a {len(default)}-dimensional input ({want}, "
                     f"default {'x'.join(map(str, default))}), got {'x'.join(map(str, size))}"
                 )
+        if len(sizes) == 1 and spec.input_count > 1:
+            sizes = sizes * spec.input_count  # RAFT: one size for both frames
         if len(sizes) != spec.input_count:
             raise InvalidInputError(
                 f"{spec.name} takes {spec.input_count} input(s), got {len(sizes)} sizes"

@@ -141,11 +141,11 @@ class Report:
             "dtype": self.dtype,
             "device_mode": self.device_mode,
             "training": self.training,
+            "fallback_reason": self.fallback_reason,
             "backbone_input_shape": list(self.backbone_input_shape)
             if self.backbone_input_shape
             else None,
             "data_dependent_ops": dict(self.data_dependent_ops),
-            "fallback_reason": self.fallback_reason,
             "depth": self.depth,
             "totals": asdict(self.totals),
             "check": {"agree": self.agreeing_layers, "checked": self.checked_layers},

@@ -86,6 +86,9 @@ def test_raft_takes_two_frames():
     r = cnnstat.analyze("raft_small")
     assert r.input_shapes == ((1, 3, 512, 512), (1, 3, 512, 512))
     assert r.device_mode == "meta"
+    # one size given: both frames get it
+    r = cnnstat.analyze("raft_small", (3, 128, 256))
+    assert r.input_shapes == ((1, 3, 128, 256), (1, 3, 128, 256))
 
 
 def test_detection_reports_backbone_input_and_data_dependent_work():
