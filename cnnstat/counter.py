@@ -229,6 +229,19 @@ class OpCounter(TorchDispatchMode):
             if s is not None and name in originals:
                 self._param_storages[s._cdata] = originals[name]
 
+    def release(self) -> None:
+        """Drop the tensors and storages held during the pass.
+
+        Their autograd graphs hold this counter's ``pack`` hook: a reference cycle
+        through C++ that Python's collector cannot see, which kept every real
+        tensor of every analysis alive.
+        """
+        self._keep.clear()
+        self._alive.clear()
+        self._tainted_alive.clear()
+        self._rf.clear()
+        self._tainted.clear()
+
     def _mark_exempt(self, t: torch.Tensor) -> None:
         s = _storage(t)
         if s is not None:
@@ -438,4 +451,5 @@ def run_counted(
     finally:
         pre.remove()
         post.remove()
+        counter.release()
     return counter
