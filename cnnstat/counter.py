@@ -315,7 +315,12 @@ class OpCounter(TorchDispatchMode):
             call = self.current
             if call is not None:
                 call.saved_bytes += s.nbytes()
-        return t
+        # A saved output packed as itself holds its own grad_fn: a cycle through C++
+        # that keeps the graph, this hook and the counter alive for good (PyTorch's
+        # saved-tensor hooks documentation warns of it). A detached alias shares the
+        # storage and version counter without the grad_fn.
+        with torch._C._DisableTorchDispatch():
+            return t.detach()
 
     @staticmethod
     def unpack(t: torch.Tensor) -> torch.Tensor:

@@ -415,3 +415,19 @@ def test_googlenet_aux_heads_roll_up_at_depth_zero():
     aux = [row for row in r.layers if not row.called]
     assert [(row.name, row.depth) for row in aux] == [("aux1", 1), ("aux2", 1)]
     assert r.totals.params - 6_624_904 == sum(row.params for row in aux)  # published: no aux
+
+
+def test_a_real_tensor_pass_frees_its_tensors():
+    import gc
+    import weakref
+
+    from cnnstat.counter import run_counted
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    tensors = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
+    x = torch.zeros(1, 3, 16, 16)
+    counter = run_counted(model, (x,), tensors)
+    gone = weakref.ref(counter)
+    del counter
+    gc.collect()
+    assert gone() is None  # nothing (no autograd graph holding its pack hook) keeps it alive
