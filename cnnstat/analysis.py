@@ -99,6 +99,11 @@ def _validate(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -
         )
 
 
+def validate_input(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -> None:
+    """Raise InvalidInputError for a non-positive size or one whose tensor would overflow."""
+    _validate(input_size, batch_size, itemsize)
+
+
 def _several(input_size: Any) -> bool:
     """Whether ``input_size`` lists several inputs' shapes rather than one shape."""
     return (

@@ -282,8 +282,9 @@ def test_integer_inputs_on_the_command_line(capsys):
     ],
     ids=["input-size", "batch-size", "batch-times-size"],
 )
-def test_sizes_that_overflow_say_which(capsys, args, overflowing):
-    code, _, err = run(capsys, "summary", "alexnet", *args)
+@pytest.mark.parametrize("command", ["summary", "memory"])
+def test_sizes_that_overflow_say_which(capsys, command, args, overflowing):
+    code, _, err = run(capsys, command, "alexnet", *args)
     line = one_line_error(code, err)
     assert overflowing in line
     assert "unexpected" not in line
