@@ -432,3 +432,16 @@ def test_a_real_tensor_pass_frees_its_tensors():
     del counter
     gc.collect()
     assert gone() is None  # nothing (no autograd graph holding its pack hook) keeps it alive
+
+
+def test_table_marks_shared_parameters():
+    import io
+
+    from rich.console import Console
+
+    from cnnstat.render import summary
+
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    summary(cnnstat.analyze(TiedConvs(), (100, 8, 8)), console)
+    rows = {line.split()[1]: line for line in console.file.getvalue().splitlines()[3:5]}
+    assert "†" in rows["b"] and "†" not in rows["a"]
