@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections import Counter
@@ -31,41 +32,142 @@ _TOO_SMALL = re.compile(
 )
 
 
-def _validate(input_size: tuple[int, ...], batch_size: int) -> None:
+# PyTorch sizes storage in signed 64-bit bytes; a larger tensor cannot exist, even on meta
+_MAX_TENSOR_BYTES = 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What the counted forward is called with: positional and keyword input shapes, batch included."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    keyword_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    dtype: torch.dtype | None = None  # None: the analysed dtype
+    value_range: tuple[float, float] | None = None
+
+    @property
+    def all_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (*self.shapes, *(s for _, s in self.keyword_shapes))
+
+    def nbytes(self, dtype: torch.dtype) -> int:
+        itemsize = (self.dtype or dtype).itemsize
+        return sum(_prod(s) * itemsize for s in self.all_shapes)
+
+    def make(
+        self, dtype: torch.dtype, device: torch.device
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Input tensors: zeros, or uniform values in ``value_range`` on real tensors."""
+        want = self.dtype or dtype
+
+        def one(shape: tuple[int, ...]) -> torch.Tensor:
+            if self.value_range is None or device.type == "meta":
+                return torch.zeros(shape, dtype=want, device=device)
+            low, high = self.value_range
+            if want.is_floating_point:
+                return torch.empty(shape, dtype=want, device=device).uniform_(low, high)
+            if want == torch.bool:
+                return torch.randint(0, 2, shape, device=device).bool()
+            return torch.randint(int(low), int(high), shape, dtype=want, device=device)
+
+        return tuple(one(s) for s in self.shapes), {k: one(s) for k, s in self.keyword_shapes}
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def _validate(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -> None:
     if batch_size < 1:
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+    if batch_size > _MAX_TENSOR_BYTES:
+        raise InvalidInputError(
+            f"batch size {batch_size} overflows: PyTorch sizes tensors in 64-bit integers "
+            f"(at most {_MAX_TENSOR_BYTES:,})"
+        )
     if not input_size or any((not isinstance(d, int)) or d < 1 for d in input_size):
         raise InvalidInputError(f"input size must be positive integers, got {input_size}")
+    nbytes = _prod((batch_size, *input_size)) * itemsize
+    if nbytes > _MAX_TENSOR_BYTES:
+        text = "x".join(map(str, input_size))
+        raise InvalidInputError(
+            f"input {text} at batch size {batch_size} overflows: "
+            f"{_prod((batch_size, *input_size)):,} elements are {nbytes:,} bytes, more than a "
+            f"tensor can address ({_MAX_TENSOR_BYTES:,} bytes)"
+        )
+
+
+def validate_input(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -> None:
+    """Raise InvalidInputError for a non-positive size or one whose tensor would overflow."""
+    _validate(input_size, batch_size, itemsize)
+
+
+def _several(input_size: Any) -> bool:
+    """Whether ``input_size`` lists several inputs' shapes rather than one shape."""
+    return (
+        isinstance(input_size, (tuple, list))
+        and len(input_size) > 0
+        and all(isinstance(s, (tuple, list)) for s in input_size)
+    )
 
 
 def _resolve(
-    model_or_name: nn.Module | str, input_size: tuple[int, ...] | None
-) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[int, ...]]:
+    model_or_name: nn.Module | str, input_size: Any
+) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[tuple[int, ...], ...]]:
+    if isinstance(model_or_name, torch.jit.ScriptModule):
+        raise InvalidInputError(_SCRIPTED)
     if isinstance(model_or_name, nn.Module):
         if input_size is None:
             raise InvalidInputError("an nn.Module needs input_size, e.g. (3, 224, 224)")
-        return type(model_or_name).__name__, None, model_or_name, tuple(input_size)
+        if isinstance(input_size, list) and not input_size:
+            sizes: Any = ()  # keyword inputs only
+        else:
+            sizes = input_size if _several(input_size) else (input_size,)
+        return type(model_or_name).__name__, None, model_or_name, tuple(tuple(s) for s in sizes)
     if not isinstance(model_or_name, str):
         raise UnknownModelError(f"expected a model name or an nn.Module, got {type(model_or_name)}")
     spec = zoo.resolve(model_or_name)
-    size = input_size if input_size is not None else spec.default_input_size
-    if size is None:
-        raise InvalidInputError(
-            f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
-        )
-    if spec.default_input_size is not None and len(size) != len(spec.default_input_size):
-        want = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.default_input_size)]
-        raise InvalidInputError(
-            f"{spec.name} takes a {len(spec.default_input_size)}-dimensional input ({want}, "
-            f"default {'x'.join(map(str, spec.default_input_size))}), got "
-            f"{'x'.join(map(str, size))}"
-        )
-    return spec.name, spec, None, tuple(size)
+    if input_size is None:
+        if spec.default_input_size is None:
+            raise InvalidInputError(
+                f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
+            )
+        return spec.name, spec, None, (spec.default_input_size,) * spec.input_count
+    if isinstance(input_size, list) and not input_size:
+        sizes = ()  # keyword inputs only
+    elif _several(input_size):
+        sizes = tuple(tuple(s) for s in input_size)
+    else:
+        sizes = (tuple(input_size),)
+    if spec.default_input_size is not None:
+        default = spec.default_input_size
+        want = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(default)]
+        for size in sizes:
+            if len(size) != len(default):
+                raise InvalidInputError(
+                    f"{spec.name} takes a {len(default)}-dimensional input ({want}, "
+                    f"default {'x'.join(map(str, default))}), got {'x'.join(map(str, size))}"
+                )
+        if len(sizes) == 1 and spec.input_count > 1:
+            sizes = sizes * spec.input_count  # RAFT: one size for both frames
+        if len(sizes) != spec.input_count:
+            raise InvalidInputError(
+                f"{spec.name} takes {spec.input_count} input(s), got {len(sizes)} sizes"
+            )
+    return spec.name, spec, None, sizes
+
+
+_SCRIPTED = (
+    "scripted modules (torch.jit.script/trace) cannot be analysed: pass the nn.Module "
+    "before scripting (the model object you gave torch.jit.script)"
+)
 
 
 def analyze(
     model_or_name: nn.Module | str,
-    input_size: tuple[int, ...] | None = None,
+    input_size: Any = None,
     batch_size: int = 1,
     dtype: torch.dtype = torch.float32,
     depth: int | None = None,
@@ -74,13 +176,18 @@ def analyze(
     freeze: str | None = None,
     freeze_ratio: float | None = None,
     backward: bool = False,
+    input_kwargs: dict[str, tuple[int, ...]] | None = None,
+    input_dtype: torch.dtype | None = None,
+    input_range: tuple[float, float] | None = None,
+    train: bool = False,
 ) -> Report:
     """Analyse a model layer by layer.
 
     Args:
         model_or_name: a zoo name (``"resnet50"``), a custom ``"file.py:Name"``, or an nn.Module.
-        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``; defaults to
-            the zoo model's preprocessing crop size.
+        input_size: one sample's shape without the batch, e.g. ``(3, 224, 224)``, or a list of
+            shapes for a model with several positional inputs (``[(3, 128, 128), (3, 128, 128)]``);
+            defaults to the zoo model's preprocessing crop size.
         batch_size: N of the analysed input; MACs, FLOPs and activations are for the whole batch.
         dtype: parameter and input dtype; memory figures follow it.
         depth: module depth of the rows; None shows leaf modules.
@@ -88,8 +195,15 @@ def analyze(
             real CPU tensors when the model cannot run on meta; ``"cpu"`` uses real tensors.
         num_classes: replace the classifier head with a fresh one for this many classes.
         freeze: freeze every parameter up to and including this module (by name).
-        freeze_ratio: freeze this fraction of the parameters, from the input side.
+        freeze_ratio: freeze whole modules, from the input side, until this fraction of the
+            parameters is frozen.
         backward: also run and count the backward pass (``totals.backward_macs``/``_flops``).
+        input_kwargs: keyword inputs of the forward, name -> shape without the batch.
+        input_dtype: dtype of the inputs when it is not ``dtype``, e.g. ``torch.long`` token ids.
+        input_range: ``(low, high)`` of the input values on real tensors (integers: ``high``
+            excluded); inputs are zeros otherwise.
+        train: analyse a training-mode forward (BatchNorm batch statistics, dropout masks,
+            training-only heads); ``notes`` say what changed against eval mode.
 
     Returns:
         A :class:`cnnstat.records.Report` with ``layers``, ``totals``, ``unsupported_ops``,
@@ -98,16 +212,31 @@ def analyze(
     Raises:
         CnnstatError: for unknown models, bad sizes, and models whose forward fails.
     """
-    name, spec, given, size = _resolve(model_or_name, input_size)
-    _validate(size, batch_size)
+    name, spec, given, sizes = _resolve(model_or_name, input_size)
+    keyword = tuple((k, tuple(v)) for k, v in (input_kwargs or {}).items())
+    if not sizes and not keyword:
+        raise InvalidInputError("the model needs at least one input size")
+    itemsize = (input_dtype or dtype).itemsize
+    for size in (*sizes, *(v for _, v in keyword)):
+        _validate(size, batch_size, itemsize)
+    if input_range is not None and not input_range[0] < input_range[1]:
+        raise InvalidInputError(f"input range must be low < high, got {input_range}")
     if depth is not None and depth < 0:
         raise InvalidInputError(f"depth must be >= 0, got {depth}")
     if device not in ("meta", "cpu"):
         raise InvalidInputError(f"device must be 'meta' or 'cpu', got {device!r}")
-    shape = (batch_size, *size)
+    inputs = Inputs(
+        tuple((batch_size, *s) for s in sizes),
+        tuple((k, (batch_size, *v)) for k, v in keyword),
+        input_dtype,
+        input_range,
+    )
     fallback: str | None = None
 
     def prepare(model: nn.Module) -> tuple[nn.Module, set[str]]:
+        if isinstance(model, torch.jit.ScriptModule):
+            raise InvalidInputError(_SCRIPTED)
+        model = _materialise_lazy(model, inputs, name, copy_model=model is given)
         if num_classes is not None:
             model = transfer.replace_head(model, num_classes, copy_model=model is given)
         return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
@@ -115,7 +244,9 @@ def analyze(
     if device == "meta":
         try:
             model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
-            counter = _count(model, shape, dtype, torch.device("meta"), name, frozen, backward)
+            counter = _count(
+                model, inputs, dtype, torch.device("meta"), name, frozen, backward, train
+            )
         except InputTooSmallError:
             raise
         except ForwardError as exc:
@@ -123,26 +254,172 @@ def analyze(
                 raise
             cause = exc.__cause__ or exc
             fallback = (
-                f"the model cannot run on the meta device ({type(cause).__name__}: "
-                f"{_first_line(cause)}); counted on real CPU tensors instead"
+                f"the model cannot run on the meta device ({_short_reason(cause)}); "
+                "counted on real CPU tensors instead"
             )
         except ModelBuildError as exc:  # the constructor cannot run on meta
             cause = exc.__cause__ or exc
             fallback = (
-                f"the model cannot be built on the meta device ({type(cause).__name__}: "
-                f"{_first_line(cause)}); counted on real CPU tensors instead"
+                f"the model cannot be built on the meta device ({_short_reason(cause)}); "
+                "counted on real CPU tensors instead"
             )
         else:
-            return _report(
-                name, model, counter, shape, dtype, "meta", None, depth, frozen, backward
+            report = _report(
+                name, model, counter, inputs, dtype, "meta", None, depth, frozen, backward
+            )
+            return _with_notes(
+                report,
+                model,
+                frozen,
+                freeze_ratio,
+                _train_changes(counter, inputs, dtype, frozen) if train else None,
             )
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
-    counter = _count(model, shape, dtype, torch.device("cpu"), name, frozen, backward)
-    return _report(name, model, counter, shape, dtype, "cpu", fallback, depth, frozen, backward)
+    counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward, train)
+    report = _report(name, model, counter, inputs, dtype, "cpu", fallback, depth, frozen, backward)
+    return _with_notes(
+        report,
+        model,
+        frozen,
+        freeze_ratio,
+        _train_changes(counter, inputs, dtype, frozen) if train else None,
+    )
+
+
+def _train_changes(
+    train: OpCounter, inputs: Inputs, dtype: torch.dtype, frozen: set[str]
+) -> list[str]:
+    """What a training-mode forward changes against eval mode, from a second, eval-mode count."""
+    model, name = train.model, train.root_name
+    device = torch.device("meta") if train.device_type == "meta" else torch.device("cpu")
+    try:
+        evaluated = _count(model, inputs, dtype, device, name, frozen, False, False)
+    except CnnstatError:
+        return ["training mode: the eval-mode forward failed, so no comparison is shown"]
+    only_train = [
+        train.names[i]
+        for i in train.called_module_ids() - evaluated.called_module_ids()
+        if train.names.get(i)
+    ]
+    norms = [
+        c
+        for c in train.calls
+        if c.first_call and isinstance(c.module, nn.modules.batchnorm._BatchNorm)
+    ]
+    dropouts = [c for c in train.calls if isinstance(c.module, nn.modules.dropout._DropoutNd)]
+
+    def total(counter: OpCounter, what: str) -> int:
+        return sum(getattr(c, what) for c in counter.calls)
+
+    notes = [
+        "training mode (--train): MACs {:,} (eval {:,}), FLOPs {:,} (eval {:,}), "
+        "saved for backward {:,} bytes (eval {:,})".format(
+            total(train, "macs"),
+            total(evaluated, "macs"),
+            total(train, "flops"),
+            total(evaluated, "flops"),
+            total(train, "saved_bytes"),
+            total(evaluated, "saved_bytes"),
+        )
+    ]
+    if only_train:
+        notes.append("run only in training: " + ", ".join(_collapse(only_train)))
+    if norms:
+        notes.append(f"{len(norms)} BatchNorm layers compute batch statistics")
+    if dropouts:
+        notes.append(
+            f"{len(dropouts)} dropout layers save their masks: "
+            f"{sum(c.saved_bytes for c in dropouts):,} bytes"
+        )
+    return notes
+
+
+def materialise_lazy(
+    model: nn.Module, input_size: tuple[int, ...], name: str, copy_model: bool
+) -> nn.Module:
+    """``model`` with its lazy modules' shapes set by one dry run on a ``(1, *input_size)`` input."""
+    return _materialise_lazy(model, Inputs(((1, *input_size),)), name, copy_model)
+
+
+def _materialise_lazy(model: nn.Module, inputs: Inputs, name: str, copy_model: bool) -> nn.Module:
+    """Give lazy modules (``nn.LazyLinear``) their shapes with one dry run at batch size 1.
+
+    The run happens on the device the uninitialised parameters live on (meta for
+    a zoo or file model, so nothing is computed); a caller's model is copied first.
+    """
+    from torch.nn.modules.lazy import LazyModuleMixin
+    from torch.nn.parameter import UninitializedParameter
+
+    if not any(
+        isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules()
+    ):
+        return model
+    if copy_model:
+        model = copy.deepcopy(model)
+    device = next(
+        (p.device for p in model.parameters() if isinstance(p, UninitializedParameter)),
+        torch.device("cpu"),
+    )
+    dry = dataclasses.replace(
+        inputs,
+        shapes=tuple((1, *s[1:]) for s in inputs.shapes),
+        keyword_shapes=tuple((k, (1, *s[1:])) for k, s in inputs.keyword_shapes),
+    )
+    args, kwargs = dry.make(torch.float32, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as exc:
+        raise ForwardError(
+            f"{name} has lazy modules, and the dry run that gives them their shapes failed: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    return model
+
+
+def _with_notes(
+    report: Report,
+    model: nn.Module,
+    frozen: set[str],
+    freeze_ratio: float | None,
+    train_changes: list[str] | None = None,
+) -> Report:
+    notes = list(report.notes)
+    if train_changes is not None:
+        notes += train_changes
+        report = dataclasses.replace(report, training=True)
+    if freeze_ratio is not None:
+        fraction = transfer.frozen_fraction(model, frozen)
+        notes.append(
+            f"--freeze-ratio {freeze_ratio:g} froze whole modules: {fraction:.1%} of the "
+            f"parameters ({report.totals.frozen_params:,} of {report.totals.params:,})"
+        )
+    return dataclasses.replace(report, notes=tuple(notes))
 
 
 def _is_real(model: nn.Module) -> bool:
     return not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+_VALUE_OP = re.compile(r"(?:torch|aten)(?:\.|::)(\w+)")
+
+
+def _short_reason(exc: BaseException) -> str:
+    """Why the meta device failed, in a few words rather than PyTorch's paragraph."""
+    text = _first_line(exc)
+    if "meta" in text.lower() and ("data-dependent" in text or "nonzero" in text):
+        op = _VALUE_OP.search(text)
+        return f"the forward reads tensor values{f' in {op.group(1)}' if op else ''}"
+    if "item()" in text or "_local_scalar_dense" in text:
+        return "the forward reads tensor values (.item())"
+    sentence = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0].rstrip(".;:")
+    if len(sentence) > 100:
+        sentence = sentence[:99].rstrip() + "…"
+    return f"{type(exc).__name__}: {sentence}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,20 +449,29 @@ def _substitutes(
 
 def _count(
     model: nn.Module,
-    shape: tuple[int, ...],
+    inputs: Inputs,
     dtype: torch.dtype,
     device: torch.device,
     name: str,
     frozen: set[str],
     backward: bool = False,
+    train: bool = False,
 ) -> OpCounter:
     was_training = model.training
-    model.eval()
+    model.train(train)
+    shape = inputs.shapes[0] if inputs.shapes else inputs.all_shapes[0]
+    if device.type != "meta":
+        from cnnstat.resources import ensure_fits
+
+        sizes = ", ".join("x".join(map(str, s)) for s in inputs.all_shapes)
+        ensure_fits(inputs.nbytes(dtype), f"the real-tensor run's input ({sizes})")
     try:
         tensors = _substitutes(model, dtype, device, frozen)
-        x = torch.zeros(shape, dtype=dtype, device=device)
+        args, kwargs = inputs.make(dtype, device)
         try:
-            return run_counted(model, (x,), tensors, root_name=name, backward=backward)
+            return run_counted(
+                model, args, tensors, root_name=name, backward=backward, kwargs=kwargs
+            )
         except CnnstatError:
             raise
         except Exception as exc:
@@ -210,28 +496,63 @@ def _forward_error(
         return InputTooSmallError(
             f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
         )
+    hint = ""
+    if "indices" in text and "Long" in text:
+        hint = " (token ids need an integer input: --input-dtype long, input_dtype=torch.long)"
+    elif "more than 1 value per channel when training" in text:
+        hint = " (training-mode BatchNorm needs a batch: raise --batch-size)"
+    elif "missing" in text and "required positional argument" in text:
+        hint = " (give one size per input: --input-size 3x224x224,3x224x224)"
     return ForwardError(
-        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}"
+        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}{hint}"
     )
 
 
 # --- records -------------------------------------------------------------------
 
 
-def _own_params(module: nn.Module, frozen_ids: set[int]) -> tuple[int, int]:
-    total = trainable = 0
-    for p in module.parameters(recurse=False):
-        total += p.numel()
-        if id(p) not in frozen_ids:
-            trainable += p.numel()
-    return total, trainable
+def _new_agg() -> dict[str, Any]:
+    return {
+        "macs": 0,
+        "flops": 0,
+        "act": 0,
+        "saved": 0,
+        "params": 0,
+        "trainable": 0,
+        "shared": 0,
+        "shared_with": [],
+        "unsupported": Counter(),
+        "op_macs": Counter(),
+        "data_dependent": Counter(),
+    }
+
+
+def _charge(
+    a: dict[str, Any],
+    p: torch.Tensor,
+    where: str,
+    counted: dict[int, str],
+    frozen_ids: set[int],
+) -> None:
+    """Count parameter ``p`` in row ``a`` unless a tied copy was counted in an earlier row."""
+    if id(p) in counted:
+        if counted[id(p)] == where:
+            return  # tied within one row: counted there already
+        # a shared (tied) parameter counts once, in the first row that holds it
+        a["shared"] += p.numel()
+        if counted[id(p)] not in a["shared_with"]:
+            a["shared_with"].append(counted[id(p)])
+        return
+    counted[id(p)] = where
+    a["params"] += p.numel()
+    a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
 
 
 def _report(
     name: str,
     model: nn.Module,
     counter: OpCounter,
-    shape: tuple[int, ...],
+    inputs: Inputs,
     dtype: torch.dtype,
     device_mode: str,
     fallback: str | None,
@@ -251,34 +572,27 @@ def _report(
         else:
             owner.append(owner[c.parent])
 
+    def row_name(index: int) -> str:
+        c = calls[index]
+        return c.name if c.depth > 0 else f"{name} (model)"
+
     agg: dict[int, dict[str, Any]] = {}
     seen_modules: set[int] = set()
+    counted: dict[int, str] = {}  # id(parameter) -> the row that counts it
     for c in calls:
         o = owner[c.index]
-        a = agg.setdefault(
-            o,
-            {
-                "macs": 0,
-                "flops": 0,
-                "act": 0,
-                "saved": 0,
-                "params": 0,
-                "trainable": 0,
-                "unsupported": Counter(),
-                "op_macs": Counter(),
-            },
-        )
+        a = agg.setdefault(o, _new_agg())
         a["macs"] += c.macs
         a["flops"] += c.flops
         a["act"] += c.activation_bytes
         a["saved"] += c.saved_bytes
         a["unsupported"].update(c.unsupported)
         a["op_macs"].update(c.op_macs)
+        a["data_dependent"].update(c.data_dependent)
         if id(c.module) not in seen_modules:
             seen_modules.add(id(c.module))
-            p, t = _own_params(c.module, frozen_ids)
-            a["params"] += p
-            a["trainable"] += t
+            for p in c.module.parameters(recurse=False):
+                _charge(a, p, row_name(o), counted, frozen_ids)
 
     def shown(c: Call) -> bool:
         if owner[c.index] != c.index:
@@ -288,58 +602,95 @@ def _report(
             return True
         a = agg[c.index]
         return bool(
-            a["macs"] or a["flops"] or a["act"] or a["saved"] or a["params"] or a["unsupported"]
+            a["macs"]
+            or a["flops"]
+            or a["act"]
+            or a["saved"]
+            or a["params"]
+            or a["shared"]
+            or a["unsupported"]
         )
 
     # Modules that never ran: their parameters go to the call whose ops used
     # them (MultiheadAttention reads out_proj.weight directly); parameters no
     # op touched (inception_v3's AuxLogits in eval) get a "not called" row.
+    # An uncalled module's depth is a call depth too: one below the nearest
+    # ancestor that ran, one more per level of names, so --depth rolls it up
+    # into that ancestor's row (or into an uncalled ancestor at the row depth).
     called = counter.called_module_ids()
+    first_call = {id(c.module): c for c in calls if c.first_call}
+    modules = dict(model.named_modules())
     uncalled: list[str] = []
-    extra_rows: list[LayerRecord] = []
-    for mname, m in model.named_modules():
+    extra: dict[str, tuple[nn.Module, int, dict[str, Any]]] = {}
+
+    def parts(n: str) -> int:
+        return 0 if not n else n.count(".") + 1
+
+    for mname, m in modules.items():
         if id(m) in called:
             continue
-        unused = total = trainable = 0
+        anchor = mname
+        while anchor and id(modules.get(anchor)) not in called:
+            anchor = anchor.rpartition(".")[0]
+        base = first_call.get(id(modules[anchor]))
+        call_depth = (base.depth if base is not None else 0) + parts(mname) - parts(anchor)
+        if call_depth <= max_depth:
+            target_name = mname
+        else:
+            keep = parts(anchor) + max_depth - (base.depth if base is not None else 0)
+            target_name = ".".join(mname.split(".")[:keep]) if keep > parts(anchor) else ""
+        if target_name:
+            if target_name not in extra:
+                extra[target_name] = (
+                    modules[target_name],
+                    call_depth - (parts(mname) - parts(target_name)),
+                    _new_agg(),
+                )
+            target, where = extra[target_name][2], target_name
+        elif base is not None:
+            target, where = agg[owner[base.index]], row_name(owner[base.index])
+        else:
+            target, where = agg[owner[0]], row_name(owner[0])
+        unused = 0
         for p in m.parameters(recurse=False):
             use = counter.first_use.get(id(p))
             if use is not None:
-                a = agg[owner[use]]
-                a["params"] += p.numel()
-                a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
+                _charge(agg[owner[use]], p, row_name(owner[use]), counted, frozen_ids)
                 continue
             unused += 1
-            total += p.numel()
-            trainable += p.numel() if id(p) not in frozen_ids else 0
+            _charge(target, p, where, counted, frozen_ids)
         # a module whose parameters an op read did its work (MultiheadAttention's
         # out_proj); a container never called itself (ModuleList) ran if a child ran
         owns_params = any(True for _ in m.parameters(recurse=False))
         if unused or (not owns_params and not any(id(sub) in called for sub in m.modules())):
             uncalled.append(mname)
-        if total:
-            extra_rows.append(
-                LayerRecord(
-                    index=0,
-                    name=mname,
-                    type=type(m).__name__,
-                    depth=mname.count(".") + 1,
-                    input_shape=None,
-                    output_shape=None,
-                    kernel=None,
-                    stride=None,
-                    padding=None,
-                    dilation=None,
-                    groups=None,
-                    params=total,
-                    trainable_params=trainable,
-                    macs=0,
-                    flops=0,
-                    activation_bytes=0,
-                    saved_bytes=0,
-                    check=Check(),
-                    called=False,
-                )
-            )
+    extra_rows = [
+        LayerRecord(
+            index=0,
+            name=mname,
+            type=type(m).__name__,
+            depth=row_depth,
+            input_shape=None,
+            output_shape=None,
+            kernel=None,
+            stride=None,
+            padding=None,
+            dilation=None,
+            groups=None,
+            params=a["params"],
+            trainable_params=a["trainable"],
+            macs=0,
+            flops=0,
+            activation_bytes=0,
+            saved_bytes=0,
+            check=Check(),
+            called=False,
+            shared_params=a["shared"],
+            shared_with=tuple(a["shared_with"]),
+        )
+        for mname, (m, row_depth, a) in extra.items()
+        if a["params"] or a["shared"]
+    ]
     records: list[LayerRecord] = []
     for c in sorted(calls, key=lambda c: c.end_seq):
         if not shown(c):
@@ -348,9 +699,17 @@ def _report(
         rf, effective_stride = _rf_of(c)
         is_leaf_row = not c.has_children or c.depth == max_depth
         geom = layer_geometry(c.module) if not c.has_children else {}
-        own = a["params"] if c.first_call else None
+        own = a["params"] + a["shared"] if c.first_call else None
         check = (
-            check_call(c.module, c.input_shape, c.output_shape, own, a["macs"], c.input_shapes)
+            check_call(
+                c.module,
+                c.input_shape,
+                c.output_shape,
+                own,
+                a["macs"],
+                c.input_shapes,
+                c.conv_ops[0] if len(c.conv_ops) == 1 else None,
+            )
             if not c.has_children
             else Check()
         )
@@ -379,6 +738,9 @@ def _report(
                 macs_by_op=tuple(sorted(a["op_macs"].items())),
                 receptive_field=rf,
                 effective_stride=effective_stride,
+                shared_params=a["shared"],
+                shared_with=tuple(a["shared_with"]),
+                data_dependent=bool(a["data_dependent"]),
             )
         )
 
@@ -404,9 +766,29 @@ def _report(
         backward_macs=counter.backward_macs if backward else None,
         backward_flops=counter.backward_flops if backward else None,
     )
+    notes: list[str] = []
+    if counter.data_dependent:
+        ran = ", ".join(f"{k} ×{v}" for k, v in sorted(counter.data_dependent.items()))
+        dd_macs = sum(c.macs for c in calls if c.data_dependent)
+        total_macs = sum(c.macs for c in calls)
+        notes.append(
+            f"the totals depend on the input's values: data-dependent ops ran ({ran}), and "
+            f"{dd_macs:,} of the {total_macs:,} MACs were computed from their outputs "
+            "(proposal and box counts); rows marked ‡. Here the input is "
+            + ("zeros" if inputs.value_range is None else "random")
+            + " and the weights are not trained: real images give other counts"
+        )
+    backbone = _backbone_input(calls)
     return Report(
         model=name,
-        input_shape=shape,
+        notes=tuple(notes),
+        backbone_input_shape=backbone if backbone != inputs.all_shapes[0] else None,
+        data_dependent_ops=dict(sorted(counter.data_dependent.items())),
+        input_shape=inputs.all_shapes[0],
+        input_shapes=inputs.all_shapes
+        if len(inputs.all_shapes) > 1 or inputs.keyword_shapes
+        else (),
+        input_names=tuple(k for k, _ in inputs.keyword_shapes),
         dtype=str(dtype).removeprefix("torch."),
         device_mode=device_mode,
         layers=tuple(records),
@@ -417,6 +799,14 @@ def _report(
         depth=depth,
         backward_unsupported_ops=dict(counter.backward_unsupported.most_common()),
     )
+
+
+def _backbone_input(calls: list[Call]) -> tuple[int, ...] | None:
+    """The input shape of the outermost module named ``backbone`` (detection models resize first)."""
+    for c in sorted(calls, key=lambda c: c.depth):
+        if c.name == "backbone" or c.name.endswith(".backbone"):
+            return c.input_shape
+    return None
 
 
 def _rf_of(call: Call) -> tuple[tuple[int, ...] | str | None, tuple[int, ...] | None]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from cnnstat import formulas as f
 from cnnstat.records import Check, Shape
+
+if TYPE_CHECKING:
+    from cnnstat.counter import ConvOp
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,71 @@ def _mha_expected(module: nn.MultiheadAttention, shapes: tuple[Shape, ...]) -> E
     )
 
 
+def _extra_params(module: nn.Module) -> int:
+    """Parameters a conv subclass owns besides weight and bias (ScaledStdConv2d's gain)."""
+    return sum(
+        p.numel() for n, p in module.named_parameters(recurse=False) if n not in ("weight", "bias")
+    )
+
+
+def _attributes_differ(module: nn.modules.conv._ConvNd, input_shape: Shape, op: ConvOp) -> bool:
+    """Whether the module's attributes describe another convolution than the one that ran.
+
+    Where they agree, the attributes are judged: that keeps the check independent
+    of the op stream for every plain conv layer.
+    """
+    n = len(op.input_shape) - 2
+    return (
+        tuple(input_shape) != op.input_shape
+        or isinstance(module.padding, str)
+        or _tuple(module.padding, n) != op.padding
+        or _tuple(module.stride, n) != op.stride
+        or _tuple(module.dilation, n) != op.dilation
+        or _extra_params(module) > 0
+    )
+
+
+def _conv_op_expected(module: nn.Module, op: ConvOp) -> Expected:
+    """The closed form of the convolution that really ran, from the op's own arguments.
+
+    A conv subclass may pad in its forward (timm's Conv2dSame) or standardise its
+    weight with a gain (ScaledStdConv2d): its attributes then describe a different
+    convolution. The op's input, weight, stride, padding and dilation do not.
+    """
+    n, c_in, spatial = op.input_shape[0], op.input_shape[1], op.input_shape[2:]
+    k = op.weight_shape[2:]
+    if op.transposed:
+        c_out = op.weight_shape[1] * op.groups
+        out = f.conv_transpose_output_shape(
+            spatial, k, op.stride, op.padding, op.dilation, op.output_padding
+        )
+        macs = f.conv_transpose_macs(n, c_in, c_out, spatial, k, op.groups)
+    else:
+        c_out = op.weight_shape[0]
+        out = f.conv_output_shape(spatial, k, op.stride, op.padding, op.dilation)
+        macs = f.conv_macs(n, c_in, c_out, out, k, op.groups)
+    params = f.conv_params(c_in, c_out, k, op.groups, op.has_bias) + _extra_params(module)
+    return Expected((n, c_out, *out), params, macs)
+
+
 def expected(
-    module: nn.Module, input_shape: Shape, input_shapes: tuple[Shape, ...] = ()
+    module: nn.Module,
+    input_shape: Shape,
+    input_shapes: tuple[Shape, ...] = (),
+    conv_op: ConvOp | None = None,
 ) -> Expected | None:
-    """The closed-form expectation for ``module`` applied to ``input_shape``, or None if no formula."""
+    """The closed-form expectation for ``module`` applied to ``input_shape``, or None if no formula.
+
+    For a conv layer, ``conv_op`` (the one convolution its call ran) is judged
+    instead of the module's attributes.
+    """
+    if (
+        conv_op is not None
+        and isinstance(module, nn.modules.conv._ConvNd)
+        and len(input_shape) == len(conv_op.input_shape)
+        and _attributes_differ(module, input_shape, conv_op)
+    ):
+        return _conv_op_expected(module, conv_op)
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
         k = _tuple(module.kernel_size, len(spatial))
@@ -195,11 +259,12 @@ def check_call(
     own_params: int | None,
     macs: int,
     input_shapes: tuple[Shape, ...] = (),
+    conv_op: ConvOp | None = None,
 ) -> Check:
     """Compare a measured call against the closed form. ``own_params`` is None on repeat calls."""
     if input_shape is None:
         return Check()
-    exp = expected(module, input_shape, input_shapes)
+    exp = expected(module, input_shape, input_shapes, conv_op)
     if exp is None:
         return Check()
     problems = []

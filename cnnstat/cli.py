@@ -126,6 +126,52 @@ def parse_input_size(text: str) -> tuple[int, ...]:
     return dims
 
 
+def parse_input_sizes(text: str) -> tuple[list[tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """'3x128x128,3x128x128' -> two positional sizes; 'mask=1x128' -> a keyword input.
+
+    A comma separates inputs when a part names a keyword or the parts hold an 'x';
+    otherwise '3,224,224' stays one size, as before.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if "=" not in text and (len(parts) == 1 or not any("x" in p.lower() or "×" in p for p in parts)):
+        return [parse_input_size(text)], {}
+    positional: list[tuple[int, ...]] = []
+    keyword: dict[str, tuple[int, ...]] = {}
+    for part in parts:
+        key, eq, size = part.rpartition("=")
+        if eq:
+            if not key.isidentifier():
+                raise InvalidInputError(f"malformed --input-size '{text}': '{key}' is not a name")
+            keyword[key] = parse_input_size(size)
+        elif keyword:
+            raise InvalidInputError(
+                f"malformed --input-size '{text}': positional sizes come before name=size ones"
+            )
+        else:
+            positional.append(parse_input_size(part))
+    return positional, keyword
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """'0,1000' -> (0.0, 1000.0), low < high."""
+    try:
+        low, high = (float(p) for p in text.split(","))
+    except ValueError:
+        raise InvalidInputError(
+            f"malformed --input-range '{text}': expected LOW,HIGH like 0,1000"
+        ) from None
+    if not low < high:
+        raise InvalidInputError(f"--input-range '{text}': LOW must be below HIGH")
+    return low, high
+
+
+class InputDType(str, Enum):
+    float = "float"
+    long = "long"
+    int = "int"
+    bool = "bool"
+
+
 def _resolve_format(fmt: Format | None, output: Path | None) -> Format:
     from cnnstat.export import format_for_path
 
@@ -184,6 +230,30 @@ def summary(
         bool,
         typer.Option("--backward", help="Also run and count the backward pass (totals only)."),
     ] = False,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Analyse a training-mode forward: BatchNorm batch statistics, dropout masks, "
+            "training-only heads; the notes say what changed against eval mode.",
+        ),
+    ] = False,
+    input_dtype: Annotated[
+        InputDType,
+        typer.Option(
+            "--input-dtype",
+            help="Dtype of the inputs: float (the --dtype), or long/int/bool for token ids.",
+        ),
+    ] = InputDType.float,
+    input_range: Annotated[
+        str | None,
+        typer.Option(
+            "--input-range",
+            help="LOW,HIGH of the input values on real tensors, e.g. 0,1000 for token ids "
+            "(integers: HIGH excluded). Default: zeros.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -200,10 +270,24 @@ def summary(
       cnnstat summary resnet50 --rf --depth 2
 
       cnnstat summary vgg16 --num-classes 20 --freeze classifier.5
+
+      cnnstat summary two_tower.py:Net --input-size 3x128x128,3x128x128
+
+      cnnstat summary tokens.py:Net --input-size 64 --input-dtype long --input-range 0,1000
     """
     try:
         chosen = _resolve_format(fmt, output)
-        size = parse_input_size(input_size) if input_size is not None else None
+        positional, keyword = (
+            parse_input_sizes(input_size) if input_size is not None else ([], {})
+        )
+        size: Any = None
+        if len(positional) == 1:
+            size = positional[0]
+        elif positional:
+            size = positional
+        elif keyword:
+            size = []
+        value_range = parse_range(input_range) if input_range is not None else None
         if batch_size < 1:
             raise InvalidInputError(f"--batch-size must be a positive integer, got {batch_size}")
         if depth is not None and depth < 0:
@@ -226,6 +310,12 @@ def summary(
         from cnnstat.render import summary as render_summary
 
         torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+        torch_input_dtype = {
+            "float": None,
+            "long": torch.long,
+            "int": torch.int32,
+            "bool": torch.bool,
+        }[input_dtype.value]
         report = analyze(
             model,
             input_size=size,
@@ -237,6 +327,10 @@ def summary(
             freeze=freeze,
             freeze_ratio=freeze_ratio,
             backward=backward,
+            input_kwargs=keyword or None,
+            input_dtype=torch_input_dtype,
+            input_range=value_range,
+            train=train,
         )
         if output is not None:
             write_atomic(output, report_text(report, chosen, show_rf=rf))

@@ -47,6 +47,25 @@ class Call:
     unsupported: Counter[str] = field(default_factory=Counter)
     op_macs: Counter[str] = field(default_factory=Counter)
     receptive_field: Any = None  # ((rf...), (jump...)), "global", or None when not spatial
+    # the convolutions this call ran, as the op saw them (see ConvOp)
+    conv_ops: list[ConvOp] = field(default_factory=list)
+    # ops of this call that ran on data-dependent tensors (after nonzero, nms, ...)
+    data_dependent: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class ConvOp:
+    """One aten convolution's own arguments: what really ran, whatever the module's attributes say."""
+
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    transposed: bool
+    output_padding: tuple[int, ...]
+    groups: int
+    has_bias: bool
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -143,6 +162,27 @@ def _meta_shortcut(func: Any, args: Any) -> Any:
     return None
 
 
+_CONV_PACKETS = {torch.ops.aten.convolution, torch.ops.aten._convolution}
+
+
+def _conv_op(args: Any) -> ConvOp:
+    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    def ints(v: Any) -> tuple[int, ...]:
+        return tuple(int(i) for i in v)
+
+    return ConvOp(
+        input_shape=ints(args[0].shape),
+        weight_shape=ints(args[1].shape),
+        stride=ints(args[3]),
+        padding=ints(args[4]),
+        dilation=ints(args[5]),
+        transposed=bool(args[6]),
+        output_padding=ints(args[7]),
+        groups=int(args[8]),
+        has_bias=args[2] is not None,
+    )
+
+
 class OpCounter(TorchDispatchMode):
     """Counts ops, allocations and saved-for-backward bytes for one forward pass of ``model``."""
 
@@ -150,6 +190,8 @@ class OpCounter(TorchDispatchMode):
         self, model: nn.Module, tensors: dict[str, torch.Tensor], root_name: str = ""
     ) -> None:
         super().__init__()
+        self.model = model
+        self.device_type = next((t.device.type for t in tensors.values()), "meta")
         self.names = {id(m): n for n, m in model.named_modules()}
         self.root_name = root_name
         self.calls: list[Call] = []
@@ -166,6 +208,10 @@ class OpCounter(TorchDispatchMode):
         # id(tensor) -> receptive field; the tensors are kept alive so ids stay unique
         self._rf: dict[int, Any] = {}
         self._alive: list[torch.Tensor] = []
+        # tensors computed from a data-dependent op's output (kept alive: ids stay unique)
+        self._tainted: set[int] = set()
+        self._tainted_alive: list[torch.Tensor] = []
+        self.data_dependent: Counter[str] = Counter()  # the data-dependent ops that ran
         # the backward pass, when counted, has no module attribution
         self.in_backward = False
         self.backward_macs = 0
@@ -182,6 +228,19 @@ class OpCounter(TorchDispatchMode):
             s = _storage(t)
             if s is not None and name in originals:
                 self._param_storages[s._cdata] = originals[name]
+
+    def release(self) -> None:
+        """Drop the tensors and storages held during the pass.
+
+        Their autograd graphs hold this counter's ``pack`` hook: a reference cycle
+        through C++ that Python's collector cannot see, which kept every real
+        tensor of every analysis alive.
+        """
+        self._keep.clear()
+        self._alive.clear()
+        self._tainted_alive.clear()
+        self._rf.clear()
+        self._tainted.clear()
 
     def _mark_exempt(self, t: torch.Tensor) -> None:
         s = _storage(t)
@@ -256,7 +315,12 @@ class OpCounter(TorchDispatchMode):
             call = self.current
             if call is not None:
                 call.saved_bytes += s.nbytes()
-        return t
+        # A saved output packed as itself holds its own grad_fn: a cycle through C++
+        # that keeps the graph, this hook and the counter alive for good (PyTorch's
+        # saved-tensor hooks documentation warns of it). A detached alias shares the
+        # storage and version counter without the grad_fn.
+        with torch._C._DisableTorchDispatch():
+            return t.detach()
 
     @staticmethod
     def unpack(t: torch.Tensor) -> torch.Tensor:
@@ -287,6 +351,20 @@ class OpCounter(TorchDispatchMode):
             self._rf[id(t)] = info
             self._alive.append(t)
 
+    def _track_data_dependence(
+        self, func: Any, args: Any, kwargs: Any, out: Any, call: Call | None
+    ) -> None:
+        source = ops.is_data_dependent(func, args)
+        if source:
+            self.data_dependent[str(func.overloadpacket.__name__)] += 1
+        elif not any(id(t) in self._tainted for t in _tensors((*args, *kwargs.values()))):
+            return
+        if call is not None:
+            call.data_dependent[str(func.overloadpacket.__name__)] += 1
+        for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)):
+            self._tainted.add(id(t))
+            self._tainted_alive.append(t)
+
     def _note_param_use(self, args: Any, call_index: int) -> None:
         for a in args:
             if isinstance(a, torch.Tensor):
@@ -315,12 +393,15 @@ class OpCounter(TorchDispatchMode):
             if call is not None:
                 call.unsupported[name] += 1
         elif call is not None:
+            if func.overloadpacket in _CONV_PACKETS:
+                call.conv_ops.append(_conv_op(args))
             cost = rule(args, kwargs, out)
             call.macs += cost.macs
             call.flops += cost.flops
             if cost.macs:
                 call.op_macs[func.overloadpacket.__name__] += cost.macs
         self._track_receptive_field(func, args, out)
+        self._track_data_dependence(func, args, kwargs, out, call)
         # Only the primary output allocates an activation; extra outputs
         # (pooling indices, norm statistics) are autograd bookkeeping.
         t = _first_tensor(out)
@@ -339,8 +420,9 @@ def run_counted(
     tensors: dict[str, torch.Tensor],
     root_name: str = "",
     backward: bool = False,
+    kwargs: dict[str, Any] | None = None,
 ) -> OpCounter:
-    """Run ``model(*inputs)`` with its parameters and buffers replaced by ``tensors``.
+    """Run ``model(*inputs, **kwargs)`` with its parameters and buffers replaced by ``tensors``.
 
     The substitution (``torch.func.functional_call``) leaves the caller's
     model untouched, so a user's real weights are never moved or converted.
@@ -352,7 +434,7 @@ def run_counted(
     nothing before the first trainable layer gets an input gradient).
     """
     counter = OpCounter(model, tensors, root_name)
-    counter.mark_input(inputs)
+    counter.mark_input((*inputs, *(kwargs or {}).values()))
     pre = nn.modules.module.register_module_forward_pre_hook(counter.pre_hook)
     post = nn.modules.module.register_module_forward_hook(counter.post_hook)
     try:
@@ -361,7 +443,7 @@ def run_counted(
             torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack),
             counter,
         ):
-            out = torch.func.functional_call(model, tensors, inputs)
+            out = torch.func.functional_call(model, tensors, inputs, kwargs)
             if backward:
                 first = _first_tensor(out)
                 if first is not None and first.requires_grad:
@@ -374,4 +456,5 @@ def run_counted(
     finally:
         pre.remove()
         post.remove()
+        counter.release()
     return counter

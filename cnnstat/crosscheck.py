@@ -159,7 +159,7 @@ def _run_fvcore(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) ->
 
 
 def _published(name: str) -> tuple[int, float] | None:
-    if name not in zoo.TORCHVISION_CROP_SIZES:
+    if name not in zoo.TORCHVISION_CROP_SIZES and name not in zoo.TORCHVISION_TASK_INPUTS:
         return None
     from torchvision.models import get_model_weights
 

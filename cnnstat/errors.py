@@ -25,6 +25,10 @@ class ModelBuildError(CnnstatError):
     """A model constructor that raised."""
 
 
+class InsufficientMemoryError(CnnstatError):
+    """A real-tensor run would need more memory than the machine has; said before trying."""
+
+
 class ForwardError(CnnstatError):
     """The model's forward pass raised; the message names the layer."""
 

@@ -11,6 +11,14 @@ an :class:`OpCost`. Conventions (stated once in README.md too):
   element (a folded scale and shift); normalisation that computes statistics
   (LayerNorm, GroupNorm, training BatchNorm) costs 5;
 * softmax costs 3 FLOPs per element (exp, sum, divide);
+* ``sin``, ``cos``, ``remainder``, ``floor_divide`` are elementwise (1 FLOP per output
+  element); ``all``/``any`` are reductions (1 FLOP per input element); ``col2im``
+  (``F.fold``) adds each input element once; ``max_unpool``, ``_pack_padded_sequence``
+  and ``_assert_async`` move or check data and cost nothing;
+* data-dependent ops (``nonzero``, ``masked_select``, ``unique``, torchvision's ``nms``
+  and ``roi_align``) decide how much work follows them from the input's values: ``nms``
+  costs 10 FLOPs per box pair (an upper bound), ``roi_align`` 8 FLOPs per bilinear
+  sample plus 1 per output bin; the counter marks everything computed from them;
 * pooling costs one FLOP per input element read by each window;
 * views, copies, concatenation, padding and tensor creation cost nothing.
 
@@ -43,19 +51,43 @@ class OpCost:
 ZERO = OpCost()
 Rule = Callable[[Sequence[Any], dict[str, Any], Any], OpCost]
 REGISTRY: dict[Any, Rule] = {}
+# Ops whose output size or work depends on the values of their inputs (nonzero, nms):
+# everything computed from their outputs depends on the data too.
+DATA_DEPENDENT: set[Any] = set()
 
 
-def register(*ops: Any) -> Callable[[Rule], Rule]:
-    """Register ``rule`` for every given aten op packet; a second registration of an op raises."""
+def register(*ops: Any, data_dependent: bool = False) -> Callable[[Rule], Rule]:
+    """Register ``rule`` for every given op packet; a second registration of an op raises.
+
+    ``data_dependent`` marks ops whose output size depends on the input's values.
+    """
 
     def decorate(rule: Rule) -> Rule:
         for op in ops:
             if op in REGISTRY:
                 raise ValueError(f"duplicate cnnstat op rule for {op}")
             REGISTRY[op] = rule
+            if data_dependent:
+                DATA_DEPENDENT.add(op)
         return rule
 
     return decorate
+
+
+def is_data_dependent(func: Any, args: Sequence[Any] = ()) -> bool:
+    """Whether an op's output size depends on the values of its inputs.
+
+    Indexing with a boolean mask (``x[mask]``) is a hidden ``nonzero``.
+    """
+    packet = func.overloadpacket
+    if packet in DATA_DEPENDENT:
+        return True
+    if packet in (aten.index, aten._unsafe_index) and len(args) > 1:
+        return any(
+            isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+            for i in (args[1] or ())
+        )
+    return False
 
 
 def lookup(func: Any) -> Rule | None:
@@ -66,6 +98,15 @@ def lookup(func: Any) -> Rule | None:
 def packets(*names: str) -> list[Any]:
     """Aten op packets that exist in this torch build; older releases lack some."""
     return [getattr(aten, n) for n in names if hasattr(aten, n)]
+
+
+def torchvision_packets(*names: str) -> list[Any]:
+    """torchvision's custom op packets (``torch.ops.torchvision.nms``); none without torchvision."""
+    try:
+        import torchvision  # noqa: F401  (loading it registers torch.ops.torchvision)
+    except ImportError:  # pragma: no cover - torchvision is a dependency
+        return []
+    return [getattr(torch.ops.torchvision, n) for n in names if hasattr(torch.ops.torchvision, n)]
 
 
 def _shape(t: Any) -> tuple[int, ...]:
@@ -201,6 +242,9 @@ _ELEMENTWISE = [
     "erfinv", "reciprocal", "square", "floor", "ceil", "round", "addcmul", "addcmul_",
     "addcdiv", "lerp", "masked_fill", "masked_fill_", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_not", "logical_and", "bitwise_not",
+    # rotary embeddings' sin/cos; integer-style arithmetic on indices
+    "sin", "sin_", "cos", "cos_", "remainder", "remainder_", "floor_divide", "floor_divide_",
+    "fmod", "bitwise_and", "bitwise_or", "logical_or",
 ]  # fmt: skip
 
 
@@ -281,11 +325,19 @@ def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
         "cumsum",
         "prod",
         "argmax",
+        "all",
+        "any",
     )
 )
 def reduction_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     x = args[0]
     return OpCost(0, x.numel() if isinstance(x, torch.Tensor) else 0)
+
+
+@register(*packets("col2im"))
+def col2im_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # F.fold sums overlapping patches: one add per input (column) element
+    return OpCost(0, args[0].numel())
 
 
 # Interpolation: each output element is a weighted sum of the neighbours it reads,
@@ -297,7 +349,7 @@ def linear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: 
     return OpCost(0, 2 * 2 * _numel(out))
 
 
-@register(*packets("upsample_bilinear2d", "_upsample_bilinear2d_aa"))
+@register(*packets("upsample_bilinear2d", "_upsample_bilinear2d_aa", "grid_sampler_2d"))
 def bilinear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * 4 * _numel(out))
 
@@ -379,7 +431,6 @@ _ZERO_COST = [
     "index_put_",
     "slice_scatter",
     "select_scatter",
-    "masked_select",
     "_unsafe_index",
     "channel_shuffle",
     "embedding",
@@ -437,22 +488,54 @@ _ZERO_COST = [
     "set_",
     "resize_",
     "_resize_output_",
-    "unique_dim",
-    "_unique2",
     "sort",
     "topk",
-    "nonzero",
     "argsort",
     "triu",
     "tril",
     "bucketize",
     "searchsorted",
+    # scatters, packing and checks: data movement or no data at all
+    "max_unpool2d",
+    "max_unpool3d",
+    "_pack_padded_sequence",
+    "_assert_async",
 ]
 
 
 @register(*packets(*_ZERO_COST))
 def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO
+
+
+# --- data-dependent ops: their output size depends on the input's values ---------------
+
+
+@register(*packets("nonzero", "masked_select", "_unique2", "unique_dim"), data_dependent=True)
+def data_dependent_selection_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    return ZERO  # selection moves data; what it selects decides the work downstream
+
+
+# One IoU per box pair: intersection (4 min/max, 2 subtractions, 1 product), union
+# (2 additions/subtractions) and a division, about 10 FLOPs. An upper bound: the
+# kernel skips boxes already suppressed, and how many survive depends on the scores.
+NMS_FLOPS_PER_PAIR = 10
+
+
+@register(*torchvision_packets("nms"), data_dependent=True)
+def nms_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    n = int(args[0].shape[0])
+    return OpCost(0, NMS_FLOPS_PER_PAIR * n * (n - 1) // 2)
+
+
+@register(*torchvision_packets("roi_align"), data_dependent=True)
+def roi_align_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
+    # roi_align(input, rois, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned):
+    # every output bin averages sampling_ratio² bilinear samples (4 neighbours, 2 FLOPs
+    # each) plus the mean. An adaptive ratio (<= 0) depends on each box's size: 2 assumed,
+    # what torchvision's detection heads pass.
+    ratio = int(args[5]) if len(args) > 5 and int(args[5]) > 0 else 2
+    return OpCost(0, _numel(out) * (ratio * ratio * 2 * 4 + 1))
 
 
 # --- backward ops: counted when cnnstat runs the backward pass ----------------------

@@ -54,6 +54,10 @@ class LayerRecord:
     macs_by_op: tuple[tuple[str, int], ...] = ()
     receptive_field: Shape | str | None = None  # per spatial axis, "global", or None
     effective_stride: Shape | None = None
+    # parameters this row's modules hold but that a tied module's row already counts
+    shared_params: int = 0
+    shared_with: tuple[str, ...] = ()
+    data_dependent: bool = False  # some of its ops ran on tensors computed by nonzero, nms ...
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +72,7 @@ class LayerRecord:
         if isinstance(d["padding"], tuple):
             d["padding"] = list(d["padding"])
         d["unsupported_ops"] = list(self.unsupported_ops)
+        d["shared_with"] = list(self.shared_with)
         d["macs_by_op"] = dict(self.macs_by_op)
         return d
 
@@ -105,6 +110,15 @@ class Report:
     fallback_reason: str | None = None
     depth: int | None = None
     backward_unsupported_ops: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the reader should know about how this was counted
+    # several inputs: every input's shape, positional then keyword (input_names are the keywords)
+    input_shapes: tuple[Shape, ...] = ()
+    input_names: tuple[str, ...] = ()
+    training: bool = False  # a training-mode forward (--train) rather than eval mode
+    # what reached the model's backbone, when the model resizes its input first (detection)
+    backbone_input_shape: Shape | None = None
+    # data-dependent ops that ran (nonzero, nms ...): op name -> times
+    data_dependent_ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def checked_layers(self) -> int:
@@ -122,15 +136,23 @@ class Report:
             "cnnstat_version": __version__,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "input_shapes": [list(s) for s in self.input_shapes or (self.input_shape,)],
+            "input_names": list(self.input_names),
             "dtype": self.dtype,
             "device_mode": self.device_mode,
+            "training": self.training,
             "fallback_reason": self.fallback_reason,
+            "backbone_input_shape": list(self.backbone_input_shape)
+            if self.backbone_input_shape
+            else None,
+            "data_dependent_ops": dict(self.data_dependent_ops),
             "depth": self.depth,
             "totals": asdict(self.totals),
             "check": {"agree": self.agreeing_layers, "checked": self.checked_layers},
             "unsupported_ops": dict(self.unsupported_ops),
             "backward_unsupported_ops": dict(self.backward_unsupported_ops),
             "uncalled_modules": list(self.uncalled_modules),
+            "notes": list(self.notes),
             "layers": [r.to_dict() for r in self.layers],
         }
 

@@ -123,12 +123,12 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
             layer_label(r),
             format_shape(r.output_shape),
             format_geometry(r),
-            human_count(r.params) if r.params else "–",
+            (human_count(r.params) if r.params else "–") + ("†" if r.shared_params else ""),
         ]
         if show_trainable:
             cells.append(human_count(r.trainable_params) if r.trainable_params else "–")
         cells += [
-            human_count(r.macs) if r.macs else "–",
+            (human_count(r.macs) if r.macs else "–") + ("‡" if r.data_dependent else ""),
             human_count(r.flops) if r.flops else "–",
             human_bytes(r.activation_bytes) if r.activation_bytes else "–",
         ]
@@ -173,16 +173,36 @@ def totals_lines(report: Report) -> list[str]:
         lines.append("Every op that ran was counted.")
     if report.uncalled_modules:
         lines.append("Modules that never ran: " + ", ".join(report.uncalled_modules))
+    shared = [r for r in report.layers if r.shared_params]
+    if shared:
+        lines.append(
+            "† Shared (tied) parameters are counted once, in the first row that holds them: "
+            + "; ".join(
+                f"{r.name} shares {r.shared_params:,} with {', '.join(r.shared_with)}"
+                for r in shared
+            )
+        )
     if report.fallback_reason:
         lines.append(f"Note: {report.fallback_reason}")
+    lines += [f"Note: {note}" for note in report.notes]
     return lines
 
 
 def summary(report: Report, console: Console, show_rf: bool = False) -> None:
     """Print the per-layer table and the totals panel."""
     n, *sample = report.input_shape
+    inputs = f"input {n}×{'×'.join(map(str, sample))}"
+    if report.input_shapes:
+        names = ("",) * (len(report.input_shapes) - len(report.input_names)) + tuple(
+            f"{k}=" for k in report.input_names
+        )
+        inputs = "inputs " + ", ".join(
+            k + "×".join(map(str, s)) for k, s in zip(names, report.input_shapes, strict=True)
+        )
+    if report.backbone_input_shape:
+        inputs += f" (reaches the backbone as {'×'.join(map(str, report.backbone_input_shape))})"
     title = (
-        f"{report.model} · input {n}×{'×'.join(map(str, sample))} · {report.dtype} · "
+        f"{report.model} · {inputs} · {report.dtype} · "
         f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
     )
     console.print(Text(title, style="bold"))

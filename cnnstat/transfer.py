@@ -40,6 +40,14 @@ def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Mod
         model = copy.deepcopy(model)
     name, head = classifier_head(model)
     weight = next(head.parameters())
+    if weight.device.type != "meta":
+        from cnnstat.resources import ensure_fits
+
+        per_class = weight[0].numel() + (1 if getattr(head, "bias", None) is not None else 0)
+        ensure_fits(
+            per_class * num_classes * weight.element_size(),
+            f"a {num_classes:,}-class head on real tensors",
+        )
     with torch.device(weight.device):
         if isinstance(head, nn.Linear):
             new: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
@@ -67,8 +75,9 @@ def frozen_parameters(
 
     ``upto`` freezes every parameter of the modules registered before the named
     module, and of the module itself with everything inside it. ``ratio``
-    freezes whole parameter tensors from the input side until that fraction of
-    all parameters is frozen.
+    freezes whole modules (a weight is never frozen without its bias) from the
+    input side until at least that fraction of all parameters is frozen;
+    :func:`frozen_fraction` says what fraction that was.
     """
     if upto is not None and ratio is not None:
         raise InvalidInputError("use either --freeze or --freeze-ratio, not both")
@@ -90,13 +99,35 @@ def frozen_parameters(
     if ratio is not None:
         if not 0.0 < ratio <= 1.0:
             raise InvalidInputError(f"--freeze-ratio must be in (0, 1], got {ratio}")
-        params = list(model.named_parameters())
-        total = sum(p.numel() for _, p in params)
-        frozen, count = set(), 0
-        for name, p in params:
-            if count >= ratio * total:
-                break
-            frozen.add(name)
-            count += p.numel()
-        return frozen
+        return _freeze_whole_modules(model, ratio)
     return set()
+
+
+def _freeze_whole_modules(model: nn.Module, ratio: float) -> set[str]:
+    """The fewest whole modules, from the input side, that hold ``ratio`` of the parameters.
+
+    A module's weight and bias are never split: ratio 0.8 of vgg16 freezes
+    ``features`` and all of ``classifier.0`` (84.9% of the parameters), not
+    classifier.0's weight alone.
+    """
+    seen: set[int] = set()
+    frozen: set[str] = set()
+    total = sum(p.numel() for p in model.parameters())
+    count = 0
+    for owner, module in model.named_modules():
+        if count >= ratio * total:
+            break
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue  # a tied parameter belongs to the first module holding it
+            seen.add(id(p))
+            frozen.add(f"{owner}.{pname}" if owner else pname)
+            count += p.numel()
+    return frozen
+
+
+def frozen_fraction(model: nn.Module, frozen: set[str]) -> float:
+    """The fraction of the model's parameters that ``frozen`` names."""
+    params = dict(model.named_parameters())
+    total = sum(p.numel() for p in params.values())
+    return sum(p.numel() for n, p in params.items() if n in frozen) / total if total else 0.0

@@ -115,6 +115,46 @@ TORCHVISION_CROP_SIZES: dict[str, int] = {
 }
 
 
+# torchvision's segmentation, detection, video and optical-flow models: the default
+# input (one sample, without the batch) and how many such inputs the forward takes.
+# Segmentation: the 520 resize of the published preprocessing. Detection: an image
+# of the size the model resizes to itself (min_size: 800, or 320 / 300 for the small
+# ones). Video: C×T×H×W clips of the published crop, 16 frames. Optical
+# flow: two 3×512×512 frames. tests/test_zoo.py checks the published params and
+# GFLOPS against these sizes where torchvision measured at them.
+TORCHVISION_TASK_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
+    "deeplabv3_mobilenet_v3_large": ((3, 520, 520), 1),
+    "deeplabv3_resnet101": ((3, 520, 520), 1),
+    "deeplabv3_resnet50": ((3, 520, 520), 1),
+    "fcn_resnet101": ((3, 520, 520), 1),
+    "fcn_resnet50": ((3, 520, 520), 1),
+    "lraspp_mobilenet_v3_large": ((3, 520, 520), 1),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": ((3, 320, 320), 1),
+    "fasterrcnn_mobilenet_v3_large_fpn": ((3, 800, 800), 1),
+    "fasterrcnn_resnet50_fpn": ((3, 800, 800), 1),
+    "fasterrcnn_resnet50_fpn_v2": ((3, 800, 800), 1),
+    "fcos_resnet50_fpn": ((3, 800, 800), 1),
+    "keypointrcnn_resnet50_fpn": ((3, 800, 800), 1),
+    "maskrcnn_resnet50_fpn": ((3, 800, 800), 1),
+    "maskrcnn_resnet50_fpn_v2": ((3, 800, 800), 1),
+    "retinanet_resnet50_fpn": ((3, 800, 800), 1),
+    "retinanet_resnet50_fpn_v2": ((3, 800, 800), 1),
+    "ssd300_vgg16": ((3, 300, 300), 1),
+    "ssdlite320_mobilenet_v3_large": ((3, 320, 320), 1),
+    "mc3_18": ((3, 16, 112, 112), 1),
+    "mvit_v1_b": ((3, 16, 224, 224), 1),
+    "mvit_v2_s": ((3, 16, 224, 224), 1),
+    "r2plus1d_18": ((3, 16, 112, 112), 1),
+    "r3d_18": ((3, 16, 112, 112), 1),
+    "s3d": ((3, 16, 224, 224), 1),
+    "swin3d_b": ((3, 16, 224, 224), 1),
+    "swin3d_s": ((3, 16, 224, 224), 1),
+    "swin3d_t": ((3, 16, 224, 224), 1),
+    "raft_large": ((3, 512, 512), 2),
+    "raft_small": ((3, 512, 512), 2),
+}
+
+
 @dataclass(frozen=True)
 class ClassicSpec:
     """A lecture network that torchvision lacks: its builder, input size and provenance."""
@@ -207,6 +247,7 @@ class ModelSpec:
     name: str
     source: str  # "torchvision" | "classic" | "timm" | "custom"
     default_input_size: tuple[int, ...] | None
+    input_count: int = 1  # positional inputs of default_input_size (RAFT takes two images)
 
     @property
     def is_custom(self) -> bool:
@@ -214,13 +255,18 @@ class ModelSpec:
 
 
 def zoo_names() -> list[str]:
-    """Every built-in model name, torchvision's then the classics, sorted."""
+    """Every built-in classification model name, torchvision's then the classics, sorted."""
     return sorted(TORCHVISION_CROP_SIZES) + sorted(CLASSICS)
+
+
+def task_names() -> list[str]:
+    """torchvision's segmentation, detection, video and optical-flow model names, sorted."""
+    return sorted(TORCHVISION_TASK_INPUTS)
 
 
 def list_models() -> list[ModelSpec]:
     """Every built-in model, with its default input size."""
-    return [resolve(n) for n in zoo_names()]
+    return [resolve(n) for n in (*zoo_names(), *task_names())]
 
 
 def _is_custom(name: str) -> bool:
@@ -229,7 +275,7 @@ def _is_custom(name: str) -> bool:
 
 def suggest(name: str, n: int = 3) -> list[str]:
     """The closest built-in model names to a mistyped one."""
-    return difflib.get_close_matches(name.lower(), zoo_names(), n=n, cutoff=0.6)
+    return difflib.get_close_matches(name.lower(), zoo_names() + task_names(), n=n, cutoff=0.6)
 
 
 def resolve(name: str) -> ModelSpec:
@@ -237,6 +283,9 @@ def resolve(name: str) -> ModelSpec:
     if name in TORCHVISION_CROP_SIZES:
         crop = TORCHVISION_CROP_SIZES[name]
         return ModelSpec(name, "torchvision", (3, crop, crop))
+    if name in TORCHVISION_TASK_INPUTS:
+        size, count = TORCHVISION_TASK_INPUTS[name]
+        return ModelSpec(name, "torchvision", size, count)
     if name in CLASSICS:
         return ModelSpec(name, "classic", CLASSICS[name].input_size)
     if name.startswith("timm:"):

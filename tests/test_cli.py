@@ -179,7 +179,9 @@ def test_models_lists_zoo(capsys):
     assert code == 0
     rows = json.loads(out)
     names = {r["name"] for r in rows}
-    assert len(rows) == 90  # 80 torchvision classification models + 10 classics
+    # 80 torchvision classification models + 10 classics + 29 segmentation, detection,
+    # video and optical-flow models
+    assert len(rows) == 80 + 10 + 29
     assert {"alexnet", "vit_h_14", "lenet5"} <= names
     sizes = {r["name"]: r["default_input_size"] for r in rows}
     assert sizes["inception_v3"] == [3, 299, 299]

@@ -206,7 +206,11 @@ def memory(
     name, build, size = _resolve(model_or_name, input_size)
     if not size or any((not isinstance(d, int)) or d < 1 for d in size):
         raise InvalidInputError(f"input size must be positive integers, got {size}")
+    from cnnstat.analysis import materialise_lazy, validate_input
+
+    validate_input(size, batch_size)  # sizes whose tensors would overflow, named
     model = build()
+    model = materialise_lazy(model, size, name, copy_model=isinstance(model_or_name, nn.Module))
     if num_classes is not None:
         model = transfer.replace_head(model, num_classes,
                                       copy_model=isinstance(model_or_name, nn.Module))
