@@ -12,7 +12,7 @@ from torch import nn
 
 from cnnstat import transfer, zoo
 from cnnstat.checks import check_call, layer_geometry
-from cnnstat.counter import Call, OpCounter, run_counted
+from cnnstat.counter import Call, KernelRejectedError, OpCounter, run_counted
 from cnnstat.errors import (
     CnnstatError,
     ForwardError,
@@ -119,6 +119,8 @@ def analyze(
         except InputTooSmallError:
             raise
         except ForwardError as exc:
+            if isinstance(exc.__cause__, KernelRejectedError):
+                raise  # real tensors would be refused the same way
             if given is not None and not _is_real(given):
                 raise
             cause = exc.__cause__ or exc
@@ -210,9 +212,9 @@ def _forward_error(
         return InputTooSmallError(
             f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
         )
-    return ForwardError(
-        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}"
-    )
+    # a shortcut's refusal carries the real kernel's text, so it reads as the kernel's error
+    kind = "RuntimeError" if isinstance(exc, KernelRejectedError) else type(exc).__name__
+    return ForwardError(f"{name} forward failed{where} on input {size}: {kind}: {text}")
 
 
 # --- records -------------------------------------------------------------------

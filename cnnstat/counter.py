@@ -132,14 +132,100 @@ def _meta_shortcut(func: Any, args: Any) -> Any:
     if packet is _BN_EVAL or (packet is _BN and len(args) > 5 and args[5] is False):
         # Like the CPU kernel, eval BatchNorm returns empty statistics.
         return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
-    if packet is _CONV and not args[6] and x.is_contiguous() and x.dim() >= 3:
+    if packet is _CONV and len(args) >= 9 and not args[6] and x.is_contiguous() and x.dim() >= 3:
         w = args[1]
+        rejection = conv_rejection(x, w, *args[2:6], args[8])
+        if rejection is not None:
+            raise KernelRejectedError(rejection)
+        if any(len(a) != x.dim() - 2 for a in args[3:6]):
+            return None  # one value for every axis: the real kernel expands it
         spatial = conv_output_shape(
             tuple(x.shape[2:]), tuple(w.shape[2:]), tuple(args[3]), tuple(args[4]), tuple(args[5])
         )
         if min(spatial) <= 0:
             return None  # let the real kernel raise its "input too small" error
         return x.new_empty((x.shape[0], w.shape[0], *spatial))
+    return None
+
+
+class KernelRejectedError(RuntimeError):
+    """An op's arguments that the real kernel refuses, found by a shortcut that skipped it.
+
+    The text is the real CPU kernel's. Real tensors would fail the same way, so
+    there is nothing to gain from retrying there.
+    """
+
+
+def _sizes(t: torch.Tensor) -> str:
+    return "[" + ", ".join(map(str, t.shape)) + "]"
+
+
+def conv_rejection(
+    x: torch.Tensor,
+    w: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> str | None:
+    """Why ATen's (non-transposed) convolution would refuse these arguments, or None.
+
+    The checks of ``check_shape_forward`` in ATen's Convolution.cpp, in its
+    order, with its messages: a shortcut that computes the output shape must
+    never accept what the kernel rejects.
+    """
+    if not isinstance(w, torch.Tensor):
+        return "expected a weight tensor"
+    if w.dim() < 3:
+        return "weight should have at least three dimensions"
+    spatial = w.dim() - 2
+    params = {"stride": stride, "padding": padding, "dilation": dilation}
+    for name, value in params.items():
+        if len(value) not in (1, spatial):
+            return (
+                f"expected {name} to be a single integer value or a list of {spatial} values "
+                f"to match the convolution dimensions, but got {name}={list(value)}"
+            )
+    if any(p < 0 for p in padding):
+        return "negative padding is not supported"
+    if any(s <= 0 for s in stride):
+        return "non-positive stride is not supported"
+    if any(d <= 0 for d in dilation):
+        return "dilation should be greater than zero"
+    if groups <= 0:
+        return "non-positive groups is not supported"
+    if w.dim() != x.dim():
+        return (
+            f"Expected {w.dim()}-dimensional input for {w.dim()}-dimensional weight "
+            f"{_sizes(w)}, but got {x.dim()}-dimensional input of size {_sizes(x)} instead"
+        )
+    if w.shape[0] < groups:
+        return (
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+            f"but got weight of size {_sizes(w)} instead"
+        )
+    if w.shape[0] % groups:
+        return (
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size {_sizes(w)} instead"
+        )
+    if x.shape[1] != w.shape[1] * groups:
+        return (
+            f"Given groups={groups}, weight of size {_sizes(w)}, expected input{_sizes(x)} to have "
+            f"{w.shape[1] * groups} channels, but got {x.shape[1]} channels instead"
+        )
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != w.shape[0]):
+        return (
+            f"Given weight of size {_sizes(w)}, expected bias to be 1-dimensional with "
+            f"{w.shape[0]} elements, but got bias of size {_sizes(bias)} instead"
+        )
+    if x.dtype != w.dtype or (bias is not None and bias.dtype != w.dtype):
+        return (
+            f"Input type ({x.dtype}) and weight type ({w.dtype}) should be the same"
+            if x.dtype != w.dtype
+            else f"Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same"
+        )
     return None
 
 
