@@ -99,3 +99,21 @@ def test_conv_accepts_exactly_what_the_kernel_accepts(
     else:
         assert real is not None
         assert report.layers[-1].output_shape == tuple(real)
+
+
+# --- a new head replaces the old one, even when the model is the head ---------------
+
+
+@pytest.mark.parametrize(
+    "model, size, expected",
+    [
+        (nn.Linear(10, 5), (10,), 10 * 3 + 3),  # 33, not the old 55 plus the new 33
+        (nn.Conv2d(4, 5, 1), (4, 8, 8), 4 * 3 + 3),
+    ],
+    ids=["bare-linear", "bare-conv"],
+)
+def test_num_classes_on_a_bare_head(model, size, expected):
+    report = cnnstat.analyze(model, input_size=size, num_classes=3)
+    assert report.totals.params == expected
+    assert report.layers[-1].output_shape[1] == 3
+    assert next(model.parameters()).shape[0] == 5  # the caller's module is untouched
