@@ -175,9 +175,11 @@ def compare(
                 runs.append(run)
         except KeyboardInterrupt:
             raise
-        except (CnnstatError, RuntimeError) as exc:
+        except Exception as exc:  # one model's failure, whatever its kind, is that model's row
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = text if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {text}"
             row = CompareRow(
-                model=name, year=year, feature=feature, status="error", message=str(exc)
+                model=name, year=year, feature=feature, status="error", message=message
             )
         rows.append(row)
     if sort is not None:
