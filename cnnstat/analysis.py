@@ -22,6 +22,7 @@ from cnnstat.errors import (
     UnknownModelError,
 )
 from cnnstat.records import Check, LayerRecord, Report, Totals
+from cnnstat.usercode import guarded
 
 _TOO_SMALL = re.compile(
     r"output size is too small|Output size is too small|smaller than kernel|"
@@ -187,7 +188,8 @@ def _count(
         tensors = _substitutes(model, dtype, device, frozen)
         x = torch.zeros(shape, dtype=dtype, device=device)
         try:
-            return run_counted(model, (x,), tensors, root_name=name, backward=backward)
+            with guarded(f"{name} forward"):
+                return run_counted(model, (x,), tensors, root_name=name, backward=backward)
         except CnnstatError:
             raise
         except Exception as exc:

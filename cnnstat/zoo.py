@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnstat.errors import ModelBuildError, ModelLoadError, UnknownModelError
+from cnnstat.errors import ModelBuildError, ModelLoadError, UnknownModelError, UserCodeError
+from cnnstat.usercode import SCRIPT_HINT, guarded
 
 if TYPE_CHECKING:
     from torch import nn
@@ -374,14 +375,20 @@ def _load_attr(target: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
         try:
-            spec.loader.exec_module(module)
+            with guarded(f"importing {path}", argv0=str(path), hint=SCRIPT_HINT):
+                spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(mod_name, None)
+            if isinstance(exc, UserCodeError):
+                raise
             raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
         where = str(path)
     else:
         try:
-            module = importlib.import_module(module_part)
+            with guarded(f"importing {module_part}", argv0=module_part, hint=SCRIPT_HINT):
+                module = importlib.import_module(module_part)
+        except UserCodeError:
+            raise
         except ImportError as exc:
             raise ModelLoadError(f"cannot import module '{module_part}': {exc}") from exc
         except Exception as exc:
@@ -431,12 +438,15 @@ def build(spec: ModelSpec, meta: bool = True) -> nn.Module:
 
     constructor = builder_for(spec)
     try:
-        if meta:
-            with _meta_parameters():
+        with guarded(f"building '{spec.name}'"):
+            if meta:
+                with _meta_parameters():
+                    model = constructor()
+                model = model.to("meta")
+            else:
                 model = constructor()
-            model = model.to("meta")
-        else:
-            model = constructor()
+    except UserCodeError:
+        raise
     except Exception as exc:
         raise ModelBuildError(
             f"building '{spec.name}' failed: {type(exc).__name__}: {_first_line(exc)}"

@@ -3,6 +3,8 @@ outputs that respect what is at the path, honest exit codes."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,7 +13,7 @@ from torch import nn
 
 import cnnstat
 from cnnstat.cli import main
-from cnnstat.errors import ForwardError
+from cnnstat.errors import ForwardError, UserCodeError
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -117,3 +119,125 @@ def test_num_classes_on_a_bare_head(model, size, expected):
     assert report.totals.params == expected
     assert report.layers[-1].output_shape[1] == 3
     assert next(model.parameters()).shape[0] == 5  # the caller's module is untouched
+
+
+# --- user code: prints, exits and argv stay in their place --------------------------
+
+HOSTILE = '''
+import argparse
+import os
+import sys
+
+import torch
+from torch import nn
+
+print("import-time chatter")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        print("forward chatter")
+        return self.fc(x)
+
+
+class Exits(Net):
+    def forward(self, x):
+        sys.exit(0)
+
+
+class HardExits(Net):
+    def forward(self, x):
+        os._exit(0)
+
+
+class Raises(Net):
+    def forward(self, x):
+        raise ValueError("a plain ValueError, not a RuntimeError")
+'''
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    path = tmp_path / "hostile.py"
+    path.write_text(HOSTILE)
+    return path
+
+
+def test_user_prints_do_not_corrupt_json(capsys, hostile):
+    code, out, err = run(capsys, "summary", f"{hostile}:Net", "-i", "4", "--format", "json")
+    assert code == 0
+    report = json.loads(out)  # stdout holds the report and nothing else
+    assert report["totals"]["params"] == 4 * 2 + 2
+    assert "import-time chatter" in err and "forward chatter" in err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_user_prints_stay_out_of_csv_and_markdown(capsys, hostile, fmt):
+    code, out, _ = run(capsys, "summary", f"{hostile}:Net", "-i", "4", "--format", fmt)
+    assert code == 0
+    assert "chatter" not in out
+
+
+@pytest.mark.parametrize("cls", ["Exits", "HardExits"])
+def test_a_model_that_exits_is_that_models_failure(capsys, hostile, cls):
+    with pytest.raises(UserCodeError):
+        cnnstat.analyze(f"{hostile}:{cls}", input_size=(4,))
+    code, out, err = run(capsys, "summary", f"{hostile}:{cls}", "-i", "4", "-f", "json")
+    assert code == 2
+    own = "\n".join(line for line in err.splitlines() if "chatter" not in line)
+    one_line_error(code, own)
+    assert out == ""
+
+
+def test_check_never_passes_a_model_that_exits(capsys, hostile):
+    code, _, err = run(capsys, "check", f"{hostile}:Exits", "-i", "4", "--against", "formulas")
+    assert code not in (0, 1)  # neither a pass nor a verdict about the layers
+    assert "Traceback" not in err
+
+
+def test_compare_keeps_the_table_when_one_model_exits_or_raises(capsys, hostile):
+    models = f"lenet5,{hostile}:Exits,{hostile}:Raises,{hostile}:HardExits"
+    code, out, _ = run(capsys, "compare", "--models", models, "--format", "json")
+    assert code == 1  # error rows, as before
+    rows = {r["model"]: r for r in json.loads(out)["rows"]}
+    assert rows["lenet5"]["status"] == "ok" and rows["lenet5"]["params"] == 61_706
+    for cls in ("Exits", "Raises", "HardExits"):
+        assert rows[f"{hostile}:{cls}"]["status"] == "error"
+
+
+def test_a_file_that_parses_argv_at_import_sees_no_cnnstat_arguments(capsys, tmp_path):
+    path = tmp_path / "script.py"
+    path.write_text(
+        HOSTILE + "\nparser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--lr', type=float, default=0.1)\n"
+        "ARGS = parser.parse_args()\n"
+    )
+    code, out, err = run(capsys, "summary", f"{path}:Net", "-i", "4", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["params"] == 10
+
+
+@pytest.mark.parametrize("call", ["sys.exit(0)", "os._exit(3)", "sys.exit('bye')"])
+def test_a_file_that_exits_at_import(capsys, tmp_path, call):
+    path = tmp_path / "script.py"
+    path.write_text(HOSTILE + f"\n{call}\n")
+    code, out, err = run(capsys, "summary", f"{path}:Net", "-i", "4")
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+
+
+def test_a_file_whose_argparse_refuses_gives_a_nonzero_exit(capsys, tmp_path):
+    path = tmp_path / "script.py"
+    path.write_text(
+        HOSTILE + "\nparser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--data', required=True)\nparser.parse_args()\n"
+    )
+    code, out, err = run(capsys, "compare", "--models", f"lenet5,{path}:Net", "-f", "json")
+    assert code == 1
+    rows = {r["model"]: r["status"] for r in json.loads(out)["rows"]}
+    assert rows == {"lenet5": "ok", f"{path}:Net": "error"}

@@ -14,6 +14,7 @@ from cnnstat import transfer, zoo
 from cnnstat.errors import CnnstatError, ForwardError, InvalidInputError
 from cnnstat.memory.profiles import PROFILES, DeviceProfile
 from cnnstat.memory.simulate import CATEGORIES, OPTIMIZERS, PHASES, Simulation, replay, trace_phases
+from cnnstat.usercode import guarded
 
 _UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -148,8 +149,9 @@ def _simulate(model: nn.Module, shape: tuple[int, ...], profile: DeviceProfile,
               phases: tuple[str, ...], optimizer: str | None, autocast: torch.dtype | None,
               frozen: frozenset[str], channels_last: bool, name: str) -> Simulation:
     try:
-        trace = trace_phases(model, shape, profile, phases, optimizer, autocast, frozen,
-                             channels_last)
+        with guarded(f"{name} forward"):
+            trace = trace_phases(model, shape, profile, phases, optimizer, autocast, frozen,
+                                 channels_last)
     except CnnstatError:
         raise
     except Exception as exc:
