@@ -70,15 +70,22 @@ FormatOpt = Annotated[
         show_default=False,
     ),
 ]
+def _dash_is_stdout(value: Path | None) -> Path | None:
+    """``-o -`` means standard output, as if no --output were given."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OutputOpt = Annotated[
     Path | None,
     typer.Option(
         "--output",
         "-o",
         help="Write the report to this file (atomically); the extension picks the format "
-        "(.csv .md .json .txt).",
+        "(.csv .md .json .txt). A symlink's target is written; a FIFO or device is written "
+        "through; - is standard output.",
         show_default=False,
         dir_okay=False,
+        callback=_dash_is_stdout,
     ),
 ]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Parameter and input dtype.")]
@@ -215,7 +222,7 @@ def summary(
             if path is not None:
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files([model]))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
 
@@ -353,7 +360,7 @@ def memory(
             if path is not None:
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files([model]))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
         if mode is BudgetMode.steady and optimizer is None:
@@ -551,11 +558,12 @@ def bench(
 
     try:
         chosen = _resolve_format(fmt, output)
+        names = _parse_list(models, "MODELS")
         if output is not None:
+            from cnnstat import zoo
             from cnnstat.export import check_writable
 
-            check_writable(output)
-        names = _parse_list(models, "MODELS")
+            check_writable(output, protect=zoo.source_files(names))
         try:
             sizes = tuple(int(b) for b in _parse_list(batch_sizes, "--batch-sizes"))
         except ValueError:
@@ -587,19 +595,26 @@ def bench(
         run = _run_bench_with_progress(config)
     except CnnstatError as exc:
         raise _fail(exc) from None
-    from cnnstat.export import bench_text, write_atomic
+    from cnnstat.export import bench_text, write_with_fallback
 
-    if output is not None:
-        write_atomic(output, bench_text(run, chosen))
-        _stderr.print(f"wrote {output}", highlight=False)
-    if chosen is Format.table or output is not None:
-        from cnnstat.render import bench_footer, bench_table
+    # The measurements may have taken hours: show them first, then write the file, and
+    # write it even when stdout fails; a failed write saves them elsewhere and says where.
+    try:
+        if chosen is Format.table or output is not None:
+            from cnnstat.render import bench_footer, bench_table
 
-        _stdout.print(bench_table(run))
-        for line in bench_footer(run):
-            _stdout.print(line, style="dim", highlight=False, markup=False)
-    else:
-        sys.stdout.write(bench_text(run, chosen))
+            _stdout.print(bench_table(run))
+            for line in bench_footer(run):
+                _stdout.print(line, style="dim", highlight=False, markup=False)
+        else:
+            sys.stdout.write(bench_text(run, chosen))
+    finally:
+        if output is not None:
+            try:
+                write_with_fallback(output, bench_text(run, chosen).encode("utf-8"), "bench", chosen)
+            except CnnstatError as exc:
+                raise _fail(exc) from None
+            _stderr.print(f"wrote {output}", highlight=False)
     if run.interrupted:
         raise typer.Exit(130)
     if any(r.status != "ok" for r in run.results):
@@ -675,9 +690,10 @@ def compare(
         chosen = _resolve_format(fmt, output)
         for path in (output, plot):
             if path is not None:
+                from cnnstat import zoo
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files(_parse_list(models, "--models")))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
         try:
@@ -704,10 +720,15 @@ def compare(
         )
     except CnnstatError as exc:
         raise _fail(exc) from None
-    from cnnstat.export import compare_text, write_atomic, write_bytes_atomic
+    from cnnstat.export import compare_text, write_bytes_atomic, write_with_fallback
 
     if output is not None:
-        write_atomic(output, compare_text(result, chosen))
+        try:
+            write_with_fallback(
+                output, compare_text(result, chosen).encode("utf-8"), "compare", chosen
+            )
+        except CnnstatError as exc:
+            raise _fail(exc) from None
         _stderr.print(f"wrote {output}", highlight=False)
     elif chosen is Format.table:
         from cnnstat.render import compare_table
@@ -756,13 +777,13 @@ def report_lectures(
 
       cnnstat report lectures --output-dir reports/
     """
-    from cnnstat.errors import ExportError
-
     try:
-        if not output_dir.is_dir():
-            raise ExportError(f"output directory {output_dir} does not exist")
-        from cnnstat.report import lecture_reports
+        from cnnstat.export import check_writable, prepare_output_dir
+        from cnnstat.report import lecture_report_names, lecture_reports
 
+        prepare_output_dir(output_dir)  # created if missing; refused at once if read-only
+        for name in lecture_report_names():
+            check_writable(output_dir / name)
         files = _with_progress("reports", lambda on: lecture_reports(on_step=on))
         from cnnstat.export import write_atomic, write_bytes_atomic
 
@@ -1033,6 +1054,9 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         _stderr.print("interrupted")
         sys.exit(130)
+    except CnnstatError as exc:  # raised outside a command's own handler, e.g. a late write
+        _stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except SystemExit as exc:
         if _raised_in(exc, "on_broken_pipe"):  # rich's answer to a closed pipe on stdout
             _exit_for_stdout(EXIT_BROKEN_PIPE, None)

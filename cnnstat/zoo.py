@@ -18,7 +18,7 @@ import difflib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +410,23 @@ def _load_attr(target: str) -> Any:
         listed = f"; it defines {', '.join(candidates)}" if candidates else ""
         raise ModelLoadError(f"{where} does not define '{attr}'{listed}")
     return getattr(module, attr)
+
+
+def source_files(names: Iterable[str]) -> list[Path]:
+    """The Python files that custom models among ``names`` are loaded from; nothing is imported."""
+    files = []
+    for name in names:
+        module_part = name.rpartition(":")[0] if _is_custom(name) else ""
+        if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+            files.append(Path(module_part))
+        elif module_part and "." not in module_part:  # a top-level module: found without importing
+            try:
+                found = importlib.util.find_spec(module_part)
+            except (ImportError, ValueError):
+                continue
+            if found is not None and found.origin and found.origin.endswith(".py"):
+                files.append(Path(found.origin))
+    return files
 
 
 def _custom_builder(target: str) -> Callable[[], nn.Module]:
