@@ -27,6 +27,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    epilog="Exit status: 0 success; 1 a check disagrees or a model in a sweep failed; "
+    "2 bad input, a failing model or an output that cannot be written; 3 --strict with "
+    "uncounted ops; 70 an internal error; 130 interrupted; 141 stdout's reader went away.",
 )
 
 # A pipe or file gets a wide table rather than rich's 80-column default.
@@ -592,7 +595,10 @@ def bench(
             freeze=freeze,
             freeze_ratio=freeze_ratio,
         )
-        run = _run_bench_with_progress(config)
+        from cnnstat.usercode import guarded
+
+        with guarded("a benchmarked model's code"):  # os._exit in a forward is an error, not exit 0
+            run = _run_bench_with_progress(config)
     except CnnstatError as exc:
         raise _fail(exc) from None
     from cnnstat.export import bench_text, write_with_fallback

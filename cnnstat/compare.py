@@ -175,9 +175,11 @@ def compare(
                 runs.append(run)
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # one model's failure, whatever its kind, is that model's row
+        except (Exception, SystemExit) as exc:  # one model's failure, whatever its kind, is its row
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             message = text if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {text}"
+            if isinstance(exc, SystemExit):  # the analysis catches these; a benchmark may not
+                message = f"the model's code called sys.exit({exc.code})"
             row = CompareRow(
                 model=name, year=year, feature=feature, status="error", message=message
             )

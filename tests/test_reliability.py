@@ -241,3 +241,15 @@ def test_a_file_whose_argparse_refuses_gives_a_nonzero_exit(capsys, tmp_path):
     assert code == 1
     rows = {r["model"]: r["status"] for r in json.loads(out)["rows"]}
     assert rows == {"lenet5": "ok", f"{path}:Net": "error"}
+
+
+@pytest.mark.parametrize("cls", ["Exits", "HardExits"])
+def test_bench_keeps_the_sweep_when_a_model_exits(capsys, hostile, cls):
+    code, out, _ = run(
+        capsys, "bench", f"lenet5,{hostile}:{cls}", "-i", "1x32x32", "--mode", "forward",
+        "--warmup", "1",
+        "--iters", "2", "--min-time", "0.01", "--format", "json",
+    )  # fmt: skip
+    assert code == 1  # error rows, not a silent exit
+    status = {r["model"]: r["status"] for r in json.loads(out)["results"]}
+    assert status == {"lenet5": "ok", f"{hostile}:{cls}": "error"}
