@@ -73,6 +73,8 @@ FormatOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
 def _dash_is_stdout(value: Path | None) -> Path | None:
     """``-o -`` means standard output, as if no --output were given."""
     return None if value is not None and str(value) == "-" else value

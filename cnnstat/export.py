@@ -147,9 +147,7 @@ def resolve_output(path: Path, protect: Iterable[Path] = ()) -> OutputTarget:
             raise ExportError(f"cannot write {path}: permission denied")
         return OutputTarget(path, target, "stream")
     if not S_ISREG(st.st_mode):
-        raise ExportError(
-            f"cannot write {path}: not a regular file, a character device or a FIFO"
-        )
+        raise ExportError(f"cannot write {path}: not a regular file, a character device or a FIFO")
     if not _writable(target, st):
         raise ExportError(f"refusing to write {path}: the file is read-only")
     parent = target.parent

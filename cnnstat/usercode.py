@@ -23,7 +23,7 @@ class _HardExit(SystemExit):
     """What ``os._exit`` raises while user code runs, instead of ending the process."""
 
 
-SCRIPT_HINT = "code that runs a script belongs under `if __name__ == \"__main__\":`"
+SCRIPT_HINT = 'code that runs a script belongs under `if __name__ == "__main__":`'
 
 
 @contextlib.contextmanager

@@ -36,7 +36,10 @@ def cli(*args: str, shell: str | None = None, env: dict[str, str] | None = None,
     if shell is not None:
         quoted = " ".join(f"'{a}'" for a in command)
         return subprocess.run(
-            ["bash", "-c", f"{quoted} {shell}"], capture_output=True, text=True, env=environ,
+            ["bash", "-c", f"{quoted} {shell}"],
+            capture_output=True,
+            text=True,
+            env=environ,
             cwd=cwd,
         )
     return subprocess.run(command, capture_output=True, text=True, env=environ, cwd=cwd)
@@ -225,9 +228,7 @@ def test_bench_on_a_full_disk_saves_the_results_elsewhere(tmp_path):
     assert [(r["model"], r["status"]) for r in results] == [("lenet5", "ok")]
 
 
-def test_fallback_goes_to_the_temporary_directory_when_cwd_is_read_only(
-    tmp_path, monkeypatch
-):
+def test_fallback_goes_to_the_temporary_directory_when_cwd_is_read_only(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

@@ -49,6 +49,8 @@ CASES = {
     "groups": (lambda: nn.Conv2d(4, 8, 3, groups=2), (3, 16, 16)),
     "conv3d-fed-2d": (lambda: nn.Conv3d(3, 8, 3), (3, 32, 32)),
     "conv2d-fed-1d": (lambda: nn.Conv2d(3, 8, 3), (3, 32)),
+    # PyTorch's own meta kernel lets this one through
+    "transposed-channels": (lambda: nn.ConvTranspose2d(3, 8, 3), (1, 8, 8)),
 }
 
 
@@ -71,7 +73,7 @@ def test_summary_channel_mismatch_fails_like_real(capsys):
     assert real_error(nn.Conv2d(3, 64, 7, 2, 3), (1, 224, 224)) in meta
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     in_channels=st.integers(1, 4),
     fed_channels=st.integers(1, 4),
@@ -79,15 +81,19 @@ def test_summary_channel_mismatch_fails_like_real(capsys):
     out_per_group=st.integers(1, 2),
     rank=st.sampled_from([1, 2, 3]),
     fed_rank=st.sampled_from([1, 2, 3]),
+    transposed=st.booleans(),
 )
 def test_conv_accepts_exactly_what_the_kernel_accepts(
-    in_channels, fed_channels, groups, out_per_group, rank, fed_rank
+    in_channels, fed_channels, groups, out_per_group, rank, fed_rank, transposed
 ):
     """Random conv configurations: cnnstat on meta succeeds exactly when the CPU kernel does,
     and then with the kernel's output shape."""
     if in_channels % groups:
         in_channels *= groups
-    conv_type = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
+    if transposed:
+        conv_type = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[rank]
+    else:
+        conv_type = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
     conv = conv_type(in_channels, groups * out_per_group, 3, groups=groups)
     size = (fed_channels, *([5] * fed_rank))
     try:
@@ -123,7 +129,7 @@ def test_num_classes_on_a_bare_head(model, size, expected):
 
 # --- user code: prints, exits and argv stay in their place --------------------------
 
-HOSTILE = '''
+HOSTILE = """
 import argparse
 import os
 import sys
@@ -157,7 +163,7 @@ class HardExits(Net):
 class Raises(Net):
     def forward(self, x):
         raise ValueError("a plain ValueError, not a RuntimeError")
-'''
+"""
 
 
 @pytest.fixture
@@ -253,3 +259,15 @@ def test_bench_keeps_the_sweep_when_a_model_exits(capsys, hostile, cls):
     assert code == 1  # error rows, not a silent exit
     status = {r["model"]: r["status"] for r in json.loads(out)["results"]}
     assert status == {"lenet5": "ok", f"{hostile}:{cls}": "error"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_memory_refuses_what_the_real_kernel_refuses(case):
+    from cnnstat.memory import memory
+
+    build, size = CASES[case]
+    expected = real_error(build(), size)
+    assert expected is not None
+    with pytest.raises(ForwardError) as exc:
+        memory(build(), input_size=size)
+    assert expected.split(",")[0] in str(exc.value)

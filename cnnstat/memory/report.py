@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cnnstat import transfer, zoo
+from cnnstat.counter import KernelRejectedError
 from cnnstat.errors import CnnstatError, ForwardError, InvalidInputError
 from cnnstat.memory.profiles import PROFILES, DeviceProfile
 from cnnstat.memory.simulate import CATEGORIES, OPTIMIZERS, PHASES, Simulation, replay, trace_phases
@@ -156,6 +157,11 @@ def _simulate(model: nn.Module, shape: tuple[int, ...], profile: DeviceProfile,
         raise
     except Exception as exc:
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, KernelRejectedError):  # the input, not the meta device, is at fault
+            raise ForwardError(
+                f"{name} forward failed on input {'x'.join(map(str, shape[1:]))}: "
+                f"RuntimeError: {text}"
+            ) from exc
         raise ForwardError(
             f"{name} cannot be run on the meta device at input "
             f"{'x'.join(map(str, shape[1:]))}, batch {shape[0]}: {type(exc).__name__}: {text}"
