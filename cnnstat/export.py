@@ -10,7 +10,6 @@ descriptor, and read-only files are refused (see :func:`resolve_output`).
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -120,6 +119,8 @@ def resolve_output(path: Path, protect: Iterable[Path] = ()) -> OutputTarget:
     if match and (match["pid"] is None or int(match["pid"]) == os.getpid()):
         std = match["std"]
         fd = {"stdout": 1, "stderr": 2}[std] if std else int(match["fd"] or match["pfd"])
+        import fcntl  # POSIX only, like the paths that lead here
+
         try:
             flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         except OSError:
