@@ -13,7 +13,7 @@ from torch import nn
 
 from cnnstat import transfer, zoo
 from cnnstat.checks import check_call, layer_geometry
-from cnnstat.counter import Call, OpCounter, run_counted
+from cnnstat.counter import Call, KernelRejectedError, OpCounter, run_counted
 from cnnstat.errors import (
     CnnstatError,
     ForwardError,
@@ -23,6 +23,7 @@ from cnnstat.errors import (
     UnknownModelError,
 )
 from cnnstat.records import Check, LayerRecord, Report, Totals
+from cnnstat.usercode import guarded
 
 _TOO_SMALL = re.compile(
     r"output size is too small|Output size is too small|smaller than kernel|"
@@ -250,6 +251,8 @@ def analyze(
         except InputTooSmallError:
             raise
         except ForwardError as exc:
+            if isinstance(exc.__cause__, KernelRejectedError):
+                raise  # real tensors would be refused the same way
             if given is not None and not _is_real(given):
                 raise
             cause = exc.__cause__ or exc
@@ -469,9 +472,10 @@ def _count(
         tensors = _substitutes(model, dtype, device, frozen)
         args, kwargs = inputs.make(dtype, device)
         try:
-            return run_counted(
-                model, args, tensors, root_name=name, backward=backward, kwargs=kwargs
-            )
+            with guarded(f"{name} forward"):
+                return run_counted(
+                    model, args, tensors, root_name=name, backward=backward, kwargs=kwargs
+                )
         except CnnstatError:
             raise
         except Exception as exc:
@@ -503,9 +507,9 @@ def _forward_error(
         hint = " (training-mode BatchNorm needs a batch: raise --batch-size)"
     elif "missing" in text and "required positional argument" in text:
         hint = " (give one size per input: --input-size 3x224x224,3x224x224)"
-    return ForwardError(
-        f"{name} forward failed{where} on input {size}: {type(exc).__name__}: {text}{hint}"
-    )
+    # a shortcut's refusal carries the real kernel's text, so it reads as the kernel's error
+    kind = "RuntimeError" if isinstance(exc, KernelRejectedError) else type(exc).__name__
+    return ForwardError(f"{name} forward failed{where} on input {size}: {kind}: {text}{hint}")
 
 
 # --- records -------------------------------------------------------------------

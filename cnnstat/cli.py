@@ -27,10 +27,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    epilog="Exit status: 0 success; 1 a check disagrees or a model in a sweep failed; "
+    "2 bad input, a failing model or an output that cannot be written; 3 --strict with "
+    "uncounted ops; 70 an internal error; 130 interrupted; 141 stdout's reader went away.",
 )
 
 # A pipe or file gets a wide table rather than rich's 80-column default.
-_stdout = Console(width=None if sys.stdout.isatty() else 200)
+_stdout = Console(width=None if sys.stdout is not None and sys.stdout.isatty() else 200)
 _stderr = Console(stderr=True)
 
 
@@ -70,15 +73,24 @@ FormatOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _dash_is_stdout(value: Path | None) -> Path | None:
+    """``-o -`` means standard output, as if no --output were given."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OutputOpt = Annotated[
     Path | None,
     typer.Option(
         "--output",
         "-o",
         help="Write the report to this file (atomically); the extension picks the format "
-        "(.csv .md .json .txt).",
+        "(.csv .md .json .txt). A symlink's target is written; a FIFO or device is written "
+        "through; - is standard output.",
         show_default=False,
         dir_okay=False,
+        callback=_dash_is_stdout,
     ),
 ]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Parameter and input dtype.")]
@@ -299,7 +311,7 @@ def summary(
             if path is not None:
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files([model]))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
 
@@ -447,7 +459,7 @@ def memory(
             if path is not None:
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files([model]))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
         if mode is BudgetMode.steady and optimizer is None:
@@ -645,11 +657,12 @@ def bench(
 
     try:
         chosen = _resolve_format(fmt, output)
+        names = _parse_list(models, "MODELS")
         if output is not None:
+            from cnnstat import zoo
             from cnnstat.export import check_writable
 
-            check_writable(output)
-        names = _parse_list(models, "MODELS")
+            check_writable(output, protect=zoo.source_files(names))
         try:
             sizes = tuple(int(b) for b in _parse_list(batch_sizes, "--batch-sizes"))
         except ValueError:
@@ -678,22 +691,32 @@ def bench(
             freeze=freeze,
             freeze_ratio=freeze_ratio,
         )
-        run = _run_bench_with_progress(config)
+        from cnnstat.usercode import guarded
+
+        with guarded("a benchmarked model's code"):  # os._exit in a forward is an error, not exit 0
+            run = _run_bench_with_progress(config)
     except CnnstatError as exc:
         raise _fail(exc) from None
-    from cnnstat.export import bench_text, write_atomic
+    from cnnstat.export import bench_text, write_with_fallback
 
-    if output is not None:
-        write_atomic(output, bench_text(run, chosen))
-        _stderr.print(f"wrote {output}", highlight=False)
-    if chosen is Format.table or output is not None:
-        from cnnstat.render import bench_footer, bench_table
+    # The measurements may have taken hours: show them first, then write the file, and
+    # write it even when stdout fails; a failed write saves them elsewhere and says where.
+    try:
+        if chosen is Format.table or output is not None:
+            from cnnstat.render import bench_footer, bench_table
 
-        _stdout.print(bench_table(run))
-        for line in bench_footer(run):
-            _stdout.print(line, style="dim", highlight=False, markup=False)
-    else:
-        sys.stdout.write(bench_text(run, chosen))
+            _stdout.print(bench_table(run))
+            for line in bench_footer(run):
+                _stdout.print(line, style="dim", highlight=False, markup=False)
+        else:
+            sys.stdout.write(bench_text(run, chosen))
+    finally:
+        if output is not None:
+            try:
+                write_with_fallback(output, bench_text(run, chosen).encode("utf-8"), "bench", chosen)
+            except CnnstatError as exc:
+                raise _fail(exc) from None
+            _stderr.print(f"wrote {output}", highlight=False)
     if run.interrupted:
         raise typer.Exit(130)
     if any(r.status != "ok" for r in run.results):
@@ -776,9 +799,10 @@ def compare(
         chosen = _resolve_format(fmt, output)
         for path in (output, plot):
             if path is not None:
+                from cnnstat import zoo
                 from cnnstat.export import check_writable
 
-                check_writable(path)
+                check_writable(path, protect=zoo.source_files(_parse_list(models, "--models")))
         if plot is not None and plot.suffix.lower() != ".png":
             raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
         try:
@@ -806,10 +830,15 @@ def compare(
         )
     except CnnstatError as exc:
         raise _fail(exc) from None
-    from cnnstat.export import compare_text, write_atomic, write_bytes_atomic
+    from cnnstat.export import compare_text, write_bytes_atomic, write_with_fallback
 
     if output is not None:
-        write_atomic(output, compare_text(result, chosen))
+        try:
+            write_with_fallback(
+                output, compare_text(result, chosen).encode("utf-8"), "compare", chosen
+            )
+        except CnnstatError as exc:
+            raise _fail(exc) from None
         _stderr.print(f"wrote {output}", highlight=False)
     elif chosen is Format.table:
         from cnnstat.render import compare_table
@@ -861,13 +890,13 @@ def report_lectures(
 
       cnnstat report lectures --output-dir reports/
     """
-    from cnnstat.errors import ExportError
-
     try:
-        if not output_dir.is_dir():
-            raise ExportError(f"output directory {output_dir} does not exist")
-        from cnnstat.report import lecture_reports
+        from cnnstat.export import check_writable, prepare_output_dir
+        from cnnstat.report import lecture_report_names, lecture_reports
 
+        prepare_output_dir(output_dir)  # created if missing; refused at once if read-only
+        for name in lecture_report_names():
+            check_writable(output_dir / name)
         files = _with_progress("reports", lambda on: lecture_reports(on_step=on))
         from cnnstat.export import write_atomic, write_bytes_atomic
 
@@ -1049,19 +1078,113 @@ def conv(
     sys.stdout.write(conv_text(result, chosen))
 
 
+# Exit statuses. 1 is a verdict (a check disagrees, a model in a sweep failed), never a crash.
+EXIT_INTERNAL = 70  # a bug in cnnstat (sysexits' EX_SOFTWARE)
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE), as a shell reports it
+
+
+class _ClosedStdout:
+    """Stands in for ``sys.stdout`` when the shell closed it (``>&-``): writing says so."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _closed_stdout() -> None:
+    """The shell closed stdout (``>&-``): take fd 1 with /dev/null, so that no file opened
+    later gets it (and C code's prints), and make Python-level writes report it."""
+    try:
+        os.fstat(1)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 1:
+            os.dup2(fd, 1)
+            os.close(fd)
+    sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+
+
+def _stdout_failure(exc: BaseException) -> tuple[int, str | None] | None:
+    """The exit status and message for a failure to write the terminal's streams, if it is one.
+
+    The library converts its own file errors into ``ExportError``, so an ``OSError``
+    without a file name that reaches ``main`` is a write to stdout; an encoding
+    error is the terminal's encoding refusing a character of the report.
+    """
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_BROKEN_PIPE, None  # `cnnstat models | head`: the reader has what it wanted
+    if isinstance(exc, UnicodeEncodeError):
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+        return 2, (
+            f"standard output's encoding ({exc.encoding}) cannot show {bad!r}; "
+            "set PYTHONIOENCODING=utf-8, or write the report with --output FILE"
+        )
+    if isinstance(exc, OSError) and exc.filename is None:
+        import errno
+
+        if exc.errno == errno.EBADF:
+            return 2, "cannot write to standard output: it is closed; use --output FILE"
+        return 2, f"cannot write to standard output: {exc.strerror or exc}"
+    return None
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: one-line errors, never a traceback."""
+    """Console-script entry point: one-line errors, never a traceback.
+
+    Exit statuses: 0 success; 1 a check disagrees or a model in a sweep failed;
+    2 bad input, a failing model or an output that cannot be written; 3 ``--strict``
+    with uncounted ops; 70 an internal error; 130 interrupted; 141 stdout's reader left.
+    """
+    if sys.stdout is None:
+        _closed_stdout()
     try:
         code = app(args=argv, prog_name="cnnstat", standalone_mode=False)
+        sys.stdout.flush()  # a full disk behind stdout shows here, not at interpreter exit
     except typer.Exit as exc:
+        _flush_or_exit()
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _stderr.print("interrupted")
         sys.exit(130)
+    except CnnstatError as exc:  # raised outside a command's own handler, e.g. a late write
+        _stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        if _raised_in(exc, "on_broken_pipe"):  # rich's answer to a closed pipe on stdout
+            _exit_for_stdout(EXIT_BROKEN_PIPE, None)
+        # otherwise only code cnnstat runs but does not own exits this way
+        _stderr.print(
+            f"[bold red]error:[/] the model's code ended the run with sys.exit({exc.code})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except Exception as exc:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
             sys.stdout.write(ctx.get_help() + "\n")  # a bare command shows its help
+            _flush_or_exit()
             sys.exit(0)
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             # Click's usage errors (missing argument, bad option value) on one line
@@ -1070,16 +1193,45 @@ def main(argv: list[str] | None = None) -> None:
                 f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
             )
             sys.exit(exc.exit_code)
+        stream = _stdout_failure(exc)
+        if stream is not None:
+            _exit_for_stdout(*stream)
         if os.environ.get("CNNSTAT_DEBUG"):
             raise
         _stderr.print(
-            f"[bold red]error:[/] unexpected {type(exc).__name__}: {_first_line(exc)} "
-            "(set CNNSTAT_DEBUG=1 for the traceback)",
+            f"[bold red]error:[/] internal error, {type(exc).__name__}: {_first_line(exc)} "
+            "(a bug in cnnstat; set CNNSTAT_DEBUG=1 for the traceback)",
             highlight=False,
             soft_wrap=True,
         )
-        sys.exit(1)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _raised_in(exc: BaseException, function: str) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is a function of that name."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == function
+
+
+def _flush_or_exit() -> None:
+    """Flush stdout before exiting; a failure there is reported like any failed write."""
+    try:
+        sys.stdout.flush()
+    except Exception as exc:
+        stream = _stdout_failure(exc)
+        if stream is None:
+            raise
+        _exit_for_stdout(*stream)
+
+
+def _exit_for_stdout(code: int, message: str | None) -> None:
+    _silence_stdout()
+    if message is not None:
+        _stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 def _first_line(exc: BaseException) -> str:

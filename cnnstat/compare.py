@@ -218,9 +218,13 @@ def _compare_rows(names: tuple[str, ...], input_size: tuple[int, ...] | None, be
                 runs.append(run)
         except KeyboardInterrupt:
             raise
-        except (CnnstatError, RuntimeError) as exc:
+        except (Exception, SystemExit) as exc:  # one model's failure, whatever its kind, is its row
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = text if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {text}"
+            if isinstance(exc, SystemExit):  # the analysis catches these; a benchmark may not
+                message = f"the model's code called sys.exit({exc.code})"
             row = CompareRow(
-                model=name, year=year, feature=feature, status="error", message=str(exc)
+                model=name, year=year, feature=feature, status="error", message=message
             )
         rows.append(row)
 

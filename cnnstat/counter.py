@@ -151,8 +151,14 @@ def _meta_shortcut(func: Any, args: Any) -> Any:
     if packet is _BN_EVAL or (packet is _BN and len(args) > 5 and args[5] is False):
         # Like the CPU kernel, eval BatchNorm returns empty statistics.
         return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
-    if packet is _CONV and not args[6] and x.is_contiguous() and x.dim() >= 3:
+    if packet is _CONV and len(args) >= 9:
+        rejection = conv_rejection(x, *args[1:])
+        if rejection is not None:
+            raise KernelRejectedError(rejection)
+    if packet is _CONV and len(args) >= 9 and not args[6] and x.is_contiguous() and x.dim() >= 3:
         w = args[1]
+        if any(len(a) != x.dim() - 2 for a in args[3:6]):
+            return None  # one value for every axis: the real kernel expands it
         spatial = conv_output_shape(
             tuple(x.shape[2:]), tuple(w.shape[2:]), tuple(args[3]), tuple(args[4]), tuple(args[5])
         )
@@ -181,6 +187,104 @@ def _conv_op(args: Any) -> ConvOp:
         groups=int(args[8]),
         has_bias=args[2] is not None,
     )
+class KernelRejectedError(RuntimeError):
+    """An op's arguments that the real kernel refuses, found by a shortcut that skipped it.
+
+    The text is the real CPU kernel's. Real tensors would fail the same way, so
+    there is nothing to gain from retrying there.
+    """
+
+
+def _sizes(t: torch.Tensor) -> str:
+    return "[" + ", ".join(map(str, t.shape)) + "]"
+
+
+def conv_rejection(
+    x: torch.Tensor,
+    w: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+) -> str | None:
+    """Why ATen's convolution would refuse these ``aten.convolution`` arguments, or None.
+
+    The checks of ``check_shape_forward`` in ATen's Convolution.cpp, in its
+    order, with its messages: a shortcut that computes the output shape must
+    never accept what the kernel rejects, and PyTorch's own meta kernel does
+    not check a transposed convolution's channels.
+    """
+    if not isinstance(w, torch.Tensor):
+        return "expected a weight tensor"
+    if w.dim() < 3:
+        return "weight should have at least three dimensions"
+    spatial = w.dim() - 2
+    params = {"stride": stride, "padding": padding, "dilation": dilation}
+    if transposed:
+        params["output_padding"] = output_padding
+    for name, value in params.items():
+        if len(value) not in (1, spatial):
+            return (
+                f"expected {name} to be a single integer value or a list of {spatial} values "
+                f"to match the convolution dimensions, but got {name}={list(value)}"
+            )
+    if any(p < 0 for p in padding):
+        return "negative padding is not supported"
+    if transposed and any(p < 0 for p in output_padding):
+        return "negative output_padding is not supported"
+    if any(s <= 0 for s in stride):
+        return "non-positive stride is not supported"
+    if any(d <= 0 for d in dilation):
+        return "dilation should be greater than zero"
+    if groups <= 0:
+        return "non-positive groups is not supported"
+    if w.dim() != x.dim():
+        return (
+            f"Expected {w.dim()}-dimensional input for {w.dim()}-dimensional weight "
+            f"{_sizes(w)}, but got {x.dim()}-dimensional input of size {_sizes(x)} instead"
+        )
+    if w.shape[0] < groups:
+        return (
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+            f"but got weight of size {_sizes(w)} instead"
+        )
+    if w.shape[0] % groups:
+        return (
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size {_sizes(w)} instead"
+        )
+    if transposed:
+        if x.shape[1] != w.shape[0]:
+            return (
+                f"Given transposed=1, weight of size {_sizes(w)}, expected input{_sizes(x)} to "
+                f"have {w.shape[0]} channels, but got {x.shape[1]} channels instead"
+            )
+        if bias is not None and (bias.dim() != 1 or bias.shape[0] != w.shape[1] * groups):
+            return (
+                f"Given transposed=1, weight of size {_sizes(w)}, expected bias to be "
+                f"1-dimensional with {w.shape[1] * groups} elements, but got bias of size "
+                f"{_sizes(bias)} instead"
+            )
+    elif x.shape[1] != w.shape[1] * groups:
+        return (
+            f"Given groups={groups}, weight of size {_sizes(w)}, expected input{_sizes(x)} to have "
+            f"{w.shape[1] * groups} channels, but got {x.shape[1]} channels instead"
+        )
+    elif bias is not None and (bias.dim() != 1 or bias.shape[0] != w.shape[0]):
+        return (
+            f"Given weight of size {_sizes(w)}, expected bias to be 1-dimensional with "
+            f"{w.shape[0]} elements, but got bias of size {_sizes(bias)} instead"
+        )
+    if x.dtype != w.dtype or (bias is not None and bias.dtype != w.dtype):
+        return (
+            f"Input type ({x.dtype}) and weight type ({w.dtype}) should be the same"
+            if x.dtype != w.dtype
+            else f"Input type ({x.dtype}) and bias type ({bias.dtype}) should be the same"
+        )
+    return None
 
 
 class OpCounter(TorchDispatchMode):

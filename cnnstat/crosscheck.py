@@ -19,6 +19,7 @@ from torch import nn
 from cnnstat import zoo
 from cnnstat.analysis import analyze
 from cnnstat.records import Report
+from cnnstat.usercode import guarded
 
 
 class Source(str, Enum):
@@ -213,7 +214,8 @@ def cross_check(
         try:
             spec = zoo.resolve(model)
             real = zoo.build(spec, meta=False).eval()
-            fv = _run_fvcore(real, report.input_shape, torch.float32)
+            with guarded(f"{model} forward"):
+                fv = _run_fvcore(real, report.input_shape, torch.float32)
         except Exception as exc:  # any tracing failure is reported, the other checks go on
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             notes.append(f"fvcore could not trace this model: {type(exc).__name__}: {text}")

@@ -45,3 +45,7 @@ class UnsupportedOpsError(CnnstatError):
 
 class ExportError(CnnstatError):
     """A report could not be written."""
+
+
+class UserCodeError(CnnstatError):
+    """A custom model's own code tried to end the run (sys.exit, os._exit) while cnnstat ran it."""

@@ -2,7 +2,10 @@
 
 Files are written atomically: a temporary file in the target directory, then
 ``os.replace``. A failed run never leaves a half-written report, and an
-existing file is replaced only by a complete one.
+existing file is replaced only by a complete one. What is at the path decides
+how it is written: symlinks are followed (the link stays a link), character
+devices and FIFOs are written straight through, /dev/stdout goes to the
+descriptor, and read-only files are refused (see :func:`resolve_output`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import sys
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from stat import S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG
 from typing import TYPE_CHECKING
 
 from cnnstat.errors import ExportError, InvalidInputError
@@ -47,6 +55,8 @@ _EXTENSIONS = {
 def format_for_path(path: Path) -> Format:
     """The format an output file's extension asks for."""
     fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None and not path.suffix and _is_stream(path):
+        return Format.table  # /dev/stdout, a FIFO, a terminal: what stdout would show
     if fmt is None:
         known = ", ".join(sorted(_EXTENSIONS))
         raise InvalidInputError(
@@ -56,39 +66,224 @@ def format_for_path(path: Path) -> Format:
     return fmt
 
 
-def check_writable(path: Path) -> None:
-    """Fail early, before any analysis, when ``path`` cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ExportError(f"cannot write {path}: directory {parent} does not exist")
-    if path.is_dir():
+# Paths that name one of this process's open descriptors. Replacing them would replace
+# the system's /dev/stdout (as root) or fail (otherwise); they are written through the
+# descriptor itself, at its offset, so `-o /dev/stdout >> log` appends.
+_FD_PATH = re.compile(
+    r"^/(?:dev/(?:(?P<std>stdout|stderr)|fd/(?P<fd>\d+))|proc/(?:self|(?P<pid>\d+))/fd/(?P<pfd>\d+))$"
+)
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """How an output path will be written, decided from what is at the path.
+
+    ``how`` is ``"atomic"`` (a regular file or a new path: a temporary file beside
+    ``target``, then a rename), ``"stream"`` (a character device or a FIFO: opened
+    and written straight through) or ``"fd"`` (/dev/stdout and friends: written to
+    descriptor ``fd``). ``target`` is the path with every symlink followed, so a
+    link keeps pointing at the file it names.
+    """
+
+    path: Path
+    target: Path
+    how: str
+    fd: int | None = None
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` names a descriptor, a character device or a FIFO rather than a file."""
+    if _FD_PATH.match(os.fspath(path)):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return S_ISCHR(mode) or S_ISFIFO(mode)
+
+
+def _writable(path: Path, st: os.stat_result) -> bool:
+    """Write permission by the mode bits as well as ``os.access``: root passes every
+    ``os.access`` check, but a file or directory nobody may write is read-only for it too."""
+    return os.access(path, os.W_OK) and bool(st.st_mode & 0o222)
+
+
+def resolve_output(path: Path, protect: Iterable[Path] = ()) -> OutputTarget:
+    """Decide how ``path`` will be written, or raise ``ExportError`` saying why it cannot be.
+
+    ``protect`` lists files that must never be overwritten (a custom model's source).
+    Directories that do not exist yet are allowed when they can be created.
+    """
+    text = os.fspath(path)
+    match = _FD_PATH.match(text)
+    if match and (match["pid"] is None or int(match["pid"]) == os.getpid()):
+        std = match["std"]
+        fd = {"stdout": 1, "stderr": 2}[std] if std else int(match["fd"] or match["pfd"])
+        import fcntl  # POSIX only, like the paths that lead here
+
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            raise ExportError(f"cannot write {path}: descriptor {fd} is not open") from None
+        if flags & os.O_ACCMODE == os.O_RDONLY:
+            raise ExportError(f"cannot write {path}: descriptor {fd} is open for reading only")
+        return OutputTarget(path, path, "fd", fd)
+    target = Path(os.path.realpath(path))
+    try:
+        st: os.stat_result | None = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if st is None:
+        _check_creatable(path, target)
+        return OutputTarget(path, target, "atomic")
+    if S_ISDIR(st.st_mode):
         raise ExportError(f"cannot write {path}: it is a directory")
-    if not os.access(parent, os.W_OK):
-        raise ExportError(f"cannot write {path}: directory {parent} is not writable")
+    for source in protect:
+        if os.path.realpath(source) == str(target):
+            raise ExportError(f"refusing to write {path}: it is the model's own source file")
+    if S_ISCHR(st.st_mode) or S_ISFIFO(st.st_mode):
+        if not _writable(target, st):
+            raise ExportError(f"cannot write {path}: permission denied")
+        return OutputTarget(path, target, "stream")
+    if not S_ISREG(st.st_mode):
+        raise ExportError(f"cannot write {path}: not a regular file, a character device or a FIFO")
+    if not _writable(target, st):
+        raise ExportError(f"refusing to write {path}: the file is read-only")
+    parent = target.parent
+    if not _writable(parent, os.stat(parent)):
+        raise ExportError(
+            f"cannot write {path}: directory {parent} is not writable "
+            "(the file is replaced through a temporary file beside it)"
+        )
+    return OutputTarget(path, target, "atomic")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (UTF-8) through a temporary file and a rename."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+def _check_creatable(path: Path, target: Path) -> None:
+    """A new file at ``target`` can be made: its nearest existing ancestor is a writable directory."""
+    ancestor = target.parent
+    while True:
+        try:
+            st = os.stat(ancestor)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            ancestor = ancestor.parent
+        except OSError as exc:
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not S_ISDIR(st.st_mode):
+        raise ExportError(f"cannot write {path}: {ancestor} is not a directory")
+    if not _writable(ancestor, st):
+        raise ExportError(f"cannot write {path}: directory {ancestor} is not writable")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
-    check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+def check_writable(path: Path, protect: Iterable[Path] = ()) -> None:
+    """Fail early, before any analysis, when ``path`` cannot or must not be written."""
+    resolve_output(path, protect)
+
+
+def prepare_output_dir(directory: Path) -> None:
+    """Create ``directory`` (and its parents) if needed; fail unless files can be written in it."""
+    target = Path(os.path.realpath(directory))
+    try:
+        st: os.stat_result | None = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    except OSError as exc:
+        raise ExportError(f"cannot use {directory}: {exc.strerror or exc}") from None
+    if st is None:
+        _check_creatable(directory, target / "x")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
+        st = os.stat(target)
+    if not S_ISDIR(st.st_mode):
+        raise ExportError(f"cannot use {directory}: it is not a directory")
+    if not _writable(target, st):
+        raise ExportError(f"cannot write in {directory}: the directory is not writable")
+
+
+def write_atomic(path: Path, text: str, protect: Iterable[Path] = ()) -> None:
+    """Write ``text`` to ``path`` (UTF-8), as :func:`write_bytes_atomic` does."""
+    write_bytes_atomic(path, text.encode("utf-8"), protect)
+
+
+def write_bytes_atomic(path: Path, data: bytes, protect: Iterable[Path] = ()) -> None:
+    """Write ``data`` to ``path`` in the way what is there asks for.
+
+    A regular file or a new path is replaced atomically (a temporary file in the
+    same directory, then a rename; missing directories are created); a symlink's
+    target is written and the link stays; a character device or FIFO is written
+    straight through; /dev/stdout, /dev/stderr and /dev/fd/N go to the descriptor.
+    """
+    out = resolve_output(path, protect)
+    try:
+        if out.how == "fd":
+            stream = {1: sys.stdout, 2: sys.stderr}.get(out.fd)  # type: ignore[arg-type]
+            if stream is not None:
+                stream.flush()  # what was printed before comes before the report
+            _write_all(out.fd, data)  # type: ignore[arg-type]
+        elif out.how == "stream":
+            fd = os.open(out.target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+        else:
+            _replace(out.target, data)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _replace(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         # mkstemp creates 0600; give the file the mode a plain open() would
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def write_with_fallback(path: Path, data: bytes, kind: str, fmt: Format) -> None:
+    """Write ``data`` (in ``fmt``) to ``path``; when that fails, save it elsewhere and say where.
+
+    For results that took long to make (a benchmark sweep): the fallback is
+    ``cnnstat-<kind>-<time>.<ext>`` in the current directory, else in the
+    temporary directory. The ``ExportError`` raised names the file that holds them.
+    """
+    try:
+        write_bytes_atomic(path, data)
+        return
+    except ExportError as exc:
+        failure = str(exc)
+    import time
+
+    suffix = next(ext for ext, f in _EXTENSIONS.items() if f is fmt)
+    name = f"cnnstat-{kind}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+    for directory in (Path.cwd(), Path(tempfile.gettempdir())):
+        rescue = directory / name
+        try:
+            if os.path.lexists(rescue):
+                continue
+            _replace(rescue, data)
+        except OSError:
+            continue
+        raise ExportError(f"{failure}; the results were saved to {rescue} instead")
+    raise ExportError(f"{failure}; saving them in . or {tempfile.gettempdir()} failed too")
 
 
 def report_json(report: Report) -> str:

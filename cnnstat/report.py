@@ -291,18 +291,28 @@ def zoo_table(on_model: Callable[[str, int, int], None] | None = None) -> tuple[
     return text, csv, comparison
 
 
-def lecture_reports(
-    on_step: Callable[[str, int, int], None] | None = None,
-) -> dict[str, str | bytes]:
-    """Every lecture report: file name -> text (Markdown, CSV) or PNG bytes."""
-    files: dict[str, str | bytes] = {}
-    steps: list[tuple[str, Callable[[], tuple[str, str, Any]]]] = [
+def _steps() -> list[tuple[str, Callable[[], tuple[str, str, Any]]]]:
+    return [
         ("classic_comparison", classic_comparison),
         ("vgg16_layers", vgg16_layers),
         ("alexnet_shapes", alexnet_shapes),
         ("inception_cost", inception_cost),
         ("zoo", zoo_table),
     ]
+
+
+def lecture_report_names() -> list[str]:
+    """The names of the files :func:`lecture_reports` makes, known before any of the work."""
+    names = [f"{name}{ext}" for name, _ in _steps() for ext in (".md", ".csv")]
+    return [*names, "accuracy_vs_macs.png", "vgg16_layers.png"]
+
+
+def lecture_reports(
+    on_step: Callable[[str, int, int], None] | None = None,
+) -> dict[str, str | bytes]:
+    """Every lecture report: file name -> text (Markdown, CSV) or PNG bytes."""
+    files: dict[str, str | bytes] = {}
+    steps = _steps()
     for i, (name, make) in enumerate(steps):
         if on_step is not None:
             on_step(name, i, len(steps) + 2)

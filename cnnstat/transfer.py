@@ -63,6 +63,8 @@ def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Mod
                 bias=conv.bias is not None,
             )
     new.to(dtype=weight.dtype)
+    if not name:
+        return new  # the model is its own head: a bare Linear or Conv
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name), child, new)
     return model

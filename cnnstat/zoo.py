@@ -18,13 +18,14 @@ import difflib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnstat.errors import ModelBuildError, ModelLoadError, UnknownModelError
+from cnnstat.errors import ModelBuildError, ModelLoadError, UnknownModelError, UserCodeError
+from cnnstat.usercode import SCRIPT_HINT, guarded
 
 if TYPE_CHECKING:
     from torch import nn
@@ -423,14 +424,20 @@ def _load_attr(target: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
         try:
-            spec.loader.exec_module(module)
+            with guarded(f"importing {path}", argv0=str(path), hint=SCRIPT_HINT):
+                spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(mod_name, None)
+            if isinstance(exc, UserCodeError):
+                raise
             raise ModelLoadError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
         where = str(path)
     else:
         try:
-            module = importlib.import_module(module_part)
+            with guarded(f"importing {module_part}", argv0=module_part, hint=SCRIPT_HINT):
+                module = importlib.import_module(module_part)
+        except UserCodeError:
+            raise
         except ImportError as exc:
             raise ModelLoadError(f"cannot import module '{module_part}': {exc}") from exc
         except Exception as exc:
@@ -452,6 +459,23 @@ def _load_attr(target: str) -> Any:
         listed = f"; it defines {', '.join(candidates)}" if candidates else ""
         raise ModelLoadError(f"{where} does not define '{attr}'{listed}")
     return getattr(module, attr)
+
+
+def source_files(names: Iterable[str]) -> list[Path]:
+    """The Python files that custom models among ``names`` are loaded from; nothing is imported."""
+    files = []
+    for name in names:
+        module_part = name.rpartition(":")[0] if _is_custom(name) else ""
+        if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+            files.append(Path(module_part))
+        elif module_part and "." not in module_part:  # a top-level module: found without importing
+            try:
+                found = importlib.util.find_spec(module_part)
+            except (ImportError, ValueError):
+                continue
+            if found is not None and found.origin and found.origin.endswith(".py"):
+                files.append(Path(found.origin))
+    return files
 
 
 def _custom_builder(target: str) -> Callable[[], nn.Module]:
@@ -480,12 +504,15 @@ def build(spec: ModelSpec, meta: bool = True) -> nn.Module:
 
     constructor = builder_for(spec)
     try:
-        if meta:
-            with _meta_parameters():
+        with guarded(f"building '{spec.name}'"):
+            if meta:
+                with _meta_parameters():
+                    model = constructor()
+                model = model.to("meta")
+            else:
                 model = constructor()
-            model = model.to("meta")
-        else:
-            model = constructor()
+    except UserCodeError:
+        raise
     except Exception as exc:
         raise ModelBuildError(
             f"building '{spec.name}' failed: {type(exc).__name__}: {_first_line(exc)}"

@@ -11,9 +11,11 @@ import torch
 from torch import nn
 
 from cnnstat import transfer, zoo
+from cnnstat.counter import KernelRejectedError
 from cnnstat.errors import CnnstatError, ForwardError, InvalidInputError
 from cnnstat.memory.profiles import PROFILES, DeviceProfile
 from cnnstat.memory.simulate import CATEGORIES, OPTIMIZERS, PHASES, Simulation, replay, trace_phases
+from cnnstat.usercode import guarded
 
 _UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -148,12 +150,18 @@ def _simulate(model: nn.Module, shape: tuple[int, ...], profile: DeviceProfile,
               phases: tuple[str, ...], optimizer: str | None, autocast: torch.dtype | None,
               frozen: frozenset[str], channels_last: bool, name: str) -> Simulation:
     try:
-        trace = trace_phases(model, shape, profile, phases, optimizer, autocast, frozen,
-                             channels_last)
+        with guarded(f"{name} forward"):
+            trace = trace_phases(model, shape, profile, phases, optimizer, autocast, frozen,
+                                 channels_last)
     except CnnstatError:
         raise
     except Exception as exc:
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, KernelRejectedError):  # the input, not the meta device, is at fault
+            raise ForwardError(
+                f"{name} forward failed on input {'x'.join(map(str, shape[1:]))}: "
+                f"RuntimeError: {text}"
+            ) from exc
         raise ForwardError(
             f"{name} cannot be run on the meta device at input "
             f"{'x'.join(map(str, shape[1:]))}, batch {shape[0]}: {type(exc).__name__}: {text}"

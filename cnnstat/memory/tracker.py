@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from cnnstat.counter import KernelRejectedError, conv_rejection
+
 ALLOC, FREE = 1, -1
 
 
@@ -203,6 +205,9 @@ class LifetimeTracker(TorchDispatchMode):
             self.trace.events.append((FREE, handle, 0, place))
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        rejection = _conv_rejection(func, args, kwargs or {})
+        if rejection is not None:
+            raise KernelRejectedError(rejection)
         out = func(*args, **(kwargs or {}))
         for s in _storages(out):
             self._alloc(s, self.category)
@@ -213,3 +218,26 @@ class LifetimeTracker(TorchDispatchMode):
 _aten = torch.ops.aten
 _CONVS = {_aten.conv1d, _aten.conv2d, _aten.conv3d}
 _CONVS_TRANSPOSABLE = {_aten.convolution, _aten._convolution}
+
+
+def _conv_rejection(func: Any, args: Any, kwargs: dict[str, Any]) -> str | None:
+    """What the real kernel would refuse in a convolution, with its message: the meta
+    kernels say only "Invalid channel dimensions", and pass a transposed conv's channels."""
+    packet = func.overloadpacket
+    if packet is _aten.convolution and len(args) >= 9 and not kwargs:
+        return conv_rejection(*args[:9])
+    if packet in _CONVS and len(args) >= 2 and isinstance(args[0], torch.Tensor):
+        x, w = args[0], args[1]
+        if x.dim() == w.dim() - 1:
+            x = x.unsqueeze(0)  # an unbatched input gets its batch dimension, as in the kernel
+        names = ("bias", "stride", "padding", "dilation", "groups")
+        named = dict(zip(names, args[2:], strict=False))
+        named.update(kwargs)
+        padding = named.get("padding", [0])
+        if isinstance(padding, str):
+            return None  # "same"/"valid": the kernel computes it
+        return conv_rejection(
+            x, w, named.get("bias"), named.get("stride", [1]), padding,
+            named.get("dilation", [1]), False, [0], named.get("groups", 1),
+        )  # fmt: skip
+    return None
