@@ -29,8 +29,37 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# A pipe or file gets a wide table rather than rich's 80-column default.
-_stdout = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _no_bool_metavar() -> None:
+    """Show flags as ``--strict``, not ``--strict <bool>``: typer gives every option a type
+    label in the help, flags included, although a flag takes no value."""
+    from typer.core import TyperOption
+
+    show = getattr(TyperOption, "display_type_rich", None)
+    if show is None or getattr(show, "_cnnstat_flags", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag else show(self, ctx)
+
+    display_type_rich._cnnstat_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_bool_metavar()
+
+
+def _stdout_width() -> int | None:
+    """The table width: ``COLUMNS`` when set, the terminal's, or 200 for a pipe or file
+    (rich's 80-column default would cut a table nobody asked to fit)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if sys.stdout.isatty() else 200
+
+
+_stdout = Console(width=_stdout_width())
 _stderr = Console(stderr=True)
 
 
@@ -68,6 +97,22 @@ FormatOpt = Annotated[
         help="Output format. Default: table, or what the --output extension says.",
         case_sensitive=False,
         show_default=False,
+    ),
+]
+# for the commands without --output
+PrintFormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format", "-f", help="Output format. Default: table.", case_sensitive=False,
+        show_default=False,
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column and let the terminal wrap; by default columns that do not "
+        "fit the terminal width are left out, and the table says which.",
     ),
 ]
 OutputOpt = Annotated[
@@ -184,6 +229,7 @@ def summary(
         bool,
         typer.Option("--backward", help="Also run and count the backward pass (totals only)."),
     ] = False,
+    wide: WideOpt = False,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -242,7 +288,7 @@ def summary(
             write_atomic(output, report_text(report, chosen, show_rf=rf))
             _stderr.print(f"wrote {output}", highlight=False)
         elif chosen is Format.table:
-            render_summary(report, _stdout, show_rf=rf)
+            render_summary(report, _stdout, show_rf=rf, wide=wide)
         else:
             sys.stdout.write(report_text(report, chosen, show_rf=rf))
         if plot is not None:
@@ -324,6 +370,7 @@ def memory(
         typer.Option(help="Also write a PNG timeline of allocated memory, stacked by category.",
                      show_default=False, dir_okay=False),
     ] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Predicted device memory: inference, training-step and optimizer-step peaks, without a GPU.
 
@@ -387,7 +434,7 @@ def memory(
         elif chosen is Format.table:
             from cnnstat.render import memory_tables
 
-            memory_tables(report, _stdout)
+            memory_tables(report, _stdout, wide=wide)
         else:
             sys.stdout.write(memory_text(report, chosen))
         if plot is not None:
@@ -424,7 +471,8 @@ def models(
             help="builtin = torchvision + classics; timm lists timm's models (needs timm)."
         ),
     ] = ModelSource.builtin,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """List every model cnnstat can build, with its default input size.
 
@@ -459,9 +507,9 @@ def models(
         for s in specs
     ]
     if chosen is Format.table:
-        from cnnstat.render import models_table
+        from cnnstat.render import models_columns, print_fitted
 
-        _stdout.print(models_table(specs))
+        print_fitted(_stdout, *models_columns(specs), wide=wide)
         _stdout.print(f"{len(specs)} models", style="dim")
     elif chosen is Format.json:
         import json
@@ -534,6 +582,7 @@ def bench(
     freeze_ratio: FreezeRatioOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Time forward and backward passes, with statistics, memory and achieved FLOP/s.
 
@@ -593,9 +642,9 @@ def bench(
         write_atomic(output, bench_text(run, chosen))
         _stderr.print(f"wrote {output}", highlight=False)
     if chosen is Format.table or output is not None:
-        from cnnstat.render import bench_footer, bench_table
+        from cnnstat.render import bench_columns, bench_footer, print_fitted
 
-        _stdout.print(bench_table(run))
+        print_fitted(_stdout, *bench_columns(run), wide=wide)
         for line in bench_footer(run):
             _stdout.print(line, style="dim", highlight=False, markup=False)
     else:
@@ -657,6 +706,7 @@ def compare(
             dir_okay=False,
         ),
     ] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Compare models side by side, as in the lectures' tables: params, MACs, memory, accuracy, time.
 
@@ -710,9 +760,9 @@ def compare(
         write_atomic(output, compare_text(result, chosen))
         _stderr.print(f"wrote {output}", highlight=False)
     elif chosen is Format.table:
-        from cnnstat.render import compare_table
+        from cnnstat.render import print_compare
 
-        _stdout.print(compare_table(result))
+        print_compare(result, _stdout, wide=wide)
     else:
         sys.stdout.write(compare_text(result, chosen))
     if plot is not None:
@@ -808,7 +858,8 @@ def check(
     ] = "formulas,fvcore,published",
     input_size: InputSizeOpt = None,
     limit: Annotated[int, typer.Option(help="Show at most this many disagreeing layers.")] = 20,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Cross-check cnnstat's counts against the closed forms, fvcore and torchvision's published figures.
 
@@ -854,7 +905,7 @@ def check(
     else:
         from cnnstat.render import check_tables
 
-        check_tables(result, _stdout, limit=limit)
+        check_tables(result, _stdout, limit=limit, wide=wide)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -906,7 +957,8 @@ def conv(
             help="Also cost a depthwise k×k + pointwise 1×1 pair (MobileNet).",
         ),
     ] = False,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """The lectures' layer calculator: output shape, params, MACs and FLOPs of one convolution.
 
@@ -935,9 +987,9 @@ def conv(
         raise _fail(exc) from None
     chosen = fmt or Format.table
     if chosen is Format.table:
-        from cnnstat.render import conv_table
+        from cnnstat.render import print_conv
 
-        _stdout.print(conv_table(result))
+        print_conv(result, _stdout, wide=wide)
         return
     from cnnstat.export import conv_text
 
@@ -946,6 +998,7 @@ def conv(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, never a traceback."""
+    _stdout.width = _stdout_width()  # type: ignore[assignment]  # COLUMNS as it is now
     try:
         code = app(args=argv, prog_name="cnnstat", standalone_mode=False)
     except typer.Exit as exc:
