@@ -376,8 +376,9 @@ def print_conv(comparison: ConvComparison, console: Console, wide: bool = False)
 
 
 CONV_CONVENTION = (
-    "FLOPs = 2 × MACs + 1 per output element for each bias, as `cnnstat summary` counts; "
-    "a depthwise-separable pair has a bias on both convs."
+    "1 MAC = one multiply-add; FLOPs = 2 × MACs + 1 per output element of each conv's bias, "
+    "as `cnnstat summary` counts. Params count every conv's bias (a depthwise-separable pair "
+    "has two; the lecture's (h·w + 1)·C + C·C′ keeps only the depthwise one)."
 )
 
 

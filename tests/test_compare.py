@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+import cnnstat
 from cnnstat import plots
 from cnnstat.cli import main
 from cnnstat.compare import CompareRow, Comparison, SortKey, compare
@@ -128,3 +129,12 @@ def test_compare_with_bench_fills_timing_columns(tmp_path, capsys):
     timed = tmp_path / "cmp-time.png"
     assert plots.png_size(timed.read_bytes()) == (1000, 650)
     assert plot.exists()
+
+
+@pytest.mark.parametrize("name", ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"])
+def test_vit_feature_names_its_real_patch_size(name):
+    from cnnstat.families import family_of
+
+    kernel = next(r.kernel for r in cnnstat.analyze(name).layers if r.name == "conv_proj")
+    _, feature = family_of(name)
+    assert f"{kernel[0]}x{kernel[1]} patches" in feature
