@@ -97,13 +97,16 @@ def _stamp() -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """Markdown and CSV of the same rows."""
+    """Markdown for people (thousands separators, '—' for unknown) and raw CSV of the same rows."""
     import pandas as pd
+
+    from cnnstat.export import markdown_table
 
     frame = pd.DataFrame(rows)
     buf = io.StringIO()
     frame.to_csv(buf, index=False, lineterminator="\n")
-    return frame.to_markdown(index=False), buf.getvalue()
+    header = list(rows[0]) if rows else []
+    return markdown_table(header, [list(r.values()) for r in rows]), buf.getvalue()
 
 
 def _hwc(shape: tuple[int, ...] | None) -> str:

@@ -160,3 +160,73 @@ def test_help_shows_real_flag_syntax(capsys, monkeypatch, command):
     assert "<bool>" not in out  # a flag takes no value: `--strict`, not `--strict <bool>`
     if command in ("models", "check", "conv"):
         assert "--output" not in out  # they have no such option
+
+
+# --- Markdown for people, CSV and JSON for machines ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def lenet_vgg():
+    return cnnstat.compare(("lenet5", "vgg16"))
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|")
+    ]
+
+
+def test_compare_markdown_is_for_people(lenet_vgg):
+    from cnnstat.export import Format, compare_text
+
+    text = compare_text(lenet_vgg, Format.markdown)
+    header, rule, lenet, vgg = markdown_rows(text)
+    assert all(len(row) == len(header) for row in (rule, lenet, vgg))
+    assert "nan" not in text.lower().replace("nanos", "")
+    # no bench was run: no empty timing columns
+    assert not {"Fwd ms", "Bwd ms", "Total ms", "img/s"} & set(header)
+    row = dict(zip(header, lenet, strict=True))
+    assert row["MACs"] == "416.5 K"  # 416,520 multiply-adds, not "0.000" GMACs
+    assert row["Top-1 %"] == "—"  # torchvision publishes no lenet5 accuracy
+    row = dict(zip(header, vgg, strict=True))
+    assert row["Params"] == "138.4 M"  # 138,357,544 (torchvision's num_params)
+    assert row["MACs"] == "15.5 G"  # 15,470,264,320
+    assert "DEFAULT weights" in text and "2 FLOPs" in text  # conventions as footnotes
+
+
+def test_compare_csv_and_json_stay_raw(lenet_vgg):
+    import json
+
+    from cnnstat.export import Format, compare_text
+
+    csv = compare_text(lenet_vgg, Format.csv)
+    header = csv.splitlines()[0].split(",")
+    assert {"macs", "params", "top1", "total_ms", "images_per_s"} <= set(header)
+    assert "15470264320" in csv and "138357544" in csv
+    d = json.loads(compare_text(lenet_vgg, Format.json))
+    assert d["rows"][1]["macs"] == 15_470_264_320
+
+
+def test_markdown_table_cells():
+    from cnnstat.export import markdown_table
+
+    text = markdown_table(
+        ["name", "year", "count", "ratio", "empty"],
+        [["a|b", 2012, 62_378_344, float("nan"), None], ["c", 1998, None, 0.5, ""]],
+    )
+    rows = markdown_rows(text)
+    assert rows[0] == ["name", "year", "count", "ratio"]  # the empty column is left out
+    assert rows[1] == ["---", "---:", "---:", "---:"]
+    lines = text.splitlines()
+    assert lines[2] == "| a\\|b | 2012 | 62,378,344 | — |"  # the pipe escaped, NaN unknown
+    assert lines[3] == "| c | 1998 | — | 0.5 |"
+
+
+def test_classic_comparison_markdown_has_separators():
+    from cnnstat.report import classic_comparison
+
+    text, csv, _ = classic_comparison()
+    assert "62,378,344" in text  # alexnet_original's params, the lectures' "62M"
+    assert "62378344" in csv  # the CSV stays raw
