@@ -272,18 +272,22 @@ def summary(
         from cnnstat.render import summary as render_summary
 
         torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-        report = analyze(
-            model,
-            input_size=size,
-            batch_size=batch_size,
-            dtype=torch_dtype[dtype.value],
-            depth=depth,
-            device="cpu" if real else "meta",
-            num_classes=num_classes,
-            freeze=freeze,
-            freeze_ratio=freeze_ratio,
-            backward=backward,
-        )
+
+        def run_analysis(rows_depth: int | None) -> Any:
+            return analyze(
+                model,
+                input_size=size,
+                batch_size=batch_size,
+                dtype=torch_dtype[dtype.value],
+                depth=rows_depth,
+                device="cpu" if real else "meta",
+                num_classes=num_classes,
+                freeze=freeze,
+                freeze_ratio=freeze_ratio,
+                backward=backward,
+            )
+
+        report = run_analysis(depth)
         if output is not None:
             write_atomic(output, report_text(report, chosen, show_rf=rf))
             _stderr.print(f"wrote {output}", highlight=False)
@@ -295,7 +299,11 @@ def summary(
             from cnnstat import plots
             from cnnstat.export import write_bytes_atomic
 
-            write_bytes_atomic(plot, plots.layer_bars_png(plots.layer_bars(report), report.model))
+            # a deep model's leaf rows are unreadable bars: draw its stages unless --depth says
+            shown = plots.plot_depth(report, depth)
+            drawn = report if shown == depth else run_analysis(shown)
+            write_bytes_atomic(plot, plots.layer_bars_png(
+                plots.layer_bars(drawn), drawn.model, plots.layer_bars_title(drawn)))
             _stderr.print(f"wrote {plot}", highlight=False)
         if strict and report.unsupported_ops:
             from cnnstat.errors import UnsupportedOpsError
@@ -768,13 +776,17 @@ def compare(
     if plot is not None:
         from cnnstat import plots
 
-        write_bytes_atomic(plot, plots.accuracy_vs_macs_png(plots.accuracy_vs_macs_points(result)))
+        write_bytes_atomic(plot, plots.accuracy_vs_macs_png(
+            plots.accuracy_vs_macs_points(result), missing=plots.missing_accuracy(result)))
         _stderr.print(f"wrote {plot}", highlight=False)
         if bench:
             timed = plot.with_name(plot.stem + "-time.png")
             write_bytes_atomic(
                 timed,
-                plots.time_per_image_png(plots.time_per_image_series(result.bench_runs), device),
+                plots.time_per_image_png(
+                    plots.time_per_image_series(result.bench_runs), device,
+                    plots.time_per_image_bands(result.bench_runs),
+                ),
             )
             _stderr.print(f"wrote {timed}", highlight=False)
     for row in result.rows:

@@ -14,7 +14,14 @@ from typing import Any
 import cnnstat
 from cnnstat import calculator
 from cnnstat.compare import compare, published_accuracy
-from cnnstat.plots import accuracy_vs_macs_png, accuracy_vs_macs_points, layer_bars, layer_bars_png
+from cnnstat.plots import (
+    accuracy_vs_macs_png,
+    accuracy_vs_macs_points,
+    layer_bars,
+    layer_bars_png,
+    layer_bars_title,
+    missing_accuracy,
+)
 from cnnstat.zoo import TORCHVISION_CROP_SIZES
 
 
@@ -313,8 +320,11 @@ def lecture_reports(
         files[f"{name}.md"] = text
         files[f"{name}.csv"] = csv
         if name == "zoo":
-            files["accuracy_vs_macs.png"] = accuracy_vs_macs_png(accuracy_vs_macs_points(data))
+            files["accuracy_vs_macs.png"] = accuracy_vs_macs_png(
+                accuracy_vs_macs_points(data), missing=missing_accuracy(data)
+            )
     if on_step is not None:
         on_step("plots", len(steps), len(steps) + 2)
-    files["vgg16_layers.png"] = layer_bars_png(layer_bars(cnnstat.analyze("vgg16")), "vgg16")
+    vgg16 = cnnstat.analyze("vgg16")
+    files["vgg16_layers.png"] = layer_bars_png(layer_bars(vgg16), "vgg16", layer_bars_title(vgg16))
     return files
