@@ -239,9 +239,9 @@ def summary(
 
       cnnstat summary resnet50 --input-size 3x160x160 --batch-size 8
 
-      cnnstat summary vgg16 --format markdown --output reports/vgg16.md
+      cnnstat summary vgg16 --format markdown --output vgg16.md
 
-      cnnstat summary my_models.py:TinyNet --input-size 1x32x32 --format json
+      cnnstat summary examples/my_models.py:TinyNet --input-size 1x32x32 --format json
 
       cnnstat summary resnet50 --rf --depth 2
 
@@ -602,7 +602,7 @@ def bench(
 
       cnnstat bench resnet50 --device cuda --dtype bf16 --channels-last --compile
 
-      cnnstat bench alexnet --device all --format csv --output reports/alexnet_bench.csv
+      cnnstat bench alexnet --device all --format csv --output alexnet_bench.csv
     """
     from cnnstat.bench import BenchConfig, Mode
 
@@ -724,7 +724,7 @@ def compare(
 
       cnnstat compare --models alexnet,vgg16,googlenet,resnet152 --bench --device cpu --batch-size 16
 
-      cnnstat compare --models all --format csv --output reports/zoo.csv
+      cnnstat compare --models all --format csv --output zoo.csv
     """
     from cnnstat.compare import SortKey
     from cnnstat.compare import compare as run_compare
@@ -816,7 +816,7 @@ def report_lectures(
 
     [bold]Example[/]
 
-      cnnstat report lectures --output-dir reports/
+      cnnstat report lectures --output-dir lectures/
     """
     from cnnstat.errors import ExportError
 
@@ -886,7 +886,7 @@ def check(
 
       cnnstat check vit_b_16 --against fvcore
 
-      cnnstat check my_models.py:TinyNet --input-size 1x32x32 --against formulas
+      cnnstat check examples/my_models.py:TinyNet --input-size 1x32x32 --against formulas
     """
     from cnnstat.crosscheck import Source
 

@@ -230,3 +230,47 @@ def test_classic_comparison_markdown_has_separators():
     text, csv, _ = classic_comparison()
     assert "62,378,344" in text  # alexnet_original's params, the lectures' "62M"
     assert "62378344" in csv  # the CSV stays raw
+
+
+# --- README's examples --------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return [
+        line.split("#")[0].strip().split("&&")[-1].strip()
+        for line in lines
+        if "cnnstat " in line and line.lstrip().startswith(("cnnstat ", "mkdir "))
+    ]
+
+
+def test_readme_examples_write_to_scratch_paths_not_reports():
+    commands = readme_commands()
+    assert len(commands) > 20
+    writing = [c for c in commands if "--output" in c]
+    assert writing and not [c for c in writing if "reports/" in c], writing
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in readme_commands() if "examples/my_models.py" in c] or ["missing"]
+)
+def test_readme_custom_model_examples_run(capsys, monkeypatch, command):
+    import json
+    import shlex
+
+    assert command != "missing", "README has no example with examples/my_models.py"
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)[1:]
+    if "--format" not in args:
+        args += ["--format", "json"]
+    code, out = run(capsys, monkeypatch, 200, *args)
+    assert code == 0
+    d = json.loads(out)
+    assert d["model"].endswith("my_models.py:TinyNet")
+    totals = d["totals"] if isinstance(d["totals"], dict) else d["totals"][0]  # check: per source
+    # conv 3x3 1->8 with bias, fc 8->10 with bias
+    assert totals["params"] == (3 * 3 * 1 + 1) * 8 + (8 + 1) * 10 == 170
+    # conv 30·30·8 · 3·3 + fc 8·10
+    assert totals["macs"] == 30 * 30 * 8 * 9 + 8 * 10 == 64_880
