@@ -211,7 +211,7 @@ def report_text(report: Report, fmt: Format, width: int = 160, show_rf: bool = F
     from cnnstat.render import summary
 
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
-    summary(report, console, show_rf)
+    summary(report, console, show_rf, wide=True)  # a file keeps every column
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -371,5 +371,5 @@ def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
     from rich.console import Console
 
     console = Console(file=io.StringIO(), width=width, color_system=None)
-    memory_tables(report, console)
+    memory_tables(report, console, wide=True)
     return console.file.getvalue()  # type: ignore[attr-defined]

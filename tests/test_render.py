@@ -274,3 +274,11 @@ def test_readme_custom_model_examples_run(capsys, monkeypatch, command):
     assert totals["params"] == (3 * 3 * 1 + 1) * 8 + (8 + 1) * 10 == 170
     # conv 30·30·8 · 3·3 + fc 8·10
     assert totals["macs"] == 30 * 30 * 8 * 9 + 8 * 10 == 64_880
+
+
+def test_a_text_file_keeps_every_column():
+    from cnnstat.export import Format, report_text
+
+    text = report_text(cnnstat.analyze("alexnet"), Format.table, width=80)
+    assert {"Kernel", "Output shape", "FLOPs", "Act. mem", "k11 s4 p2"} <= table_cells(text)
+    assert "Not shown" not in text
