@@ -30,7 +30,6 @@ app = typer.Typer(
 )
 
 
-
 def _no_bool_metavar() -> None:
     """Show flags as ``--strict``, not ``--strict <bool>``: typer gives every option a type
     label in the help, flags included, although a flag takes no value."""

@@ -466,7 +466,7 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
         Column("Model"), Column("Device", drop=4), Column("Batch", "right"), Column("Mode"),
         Column("Forward ms", "right", drop=1), Column("Backward ms", "right", drop=2),
         Column("Total ms", "right"), Column("img/s", "right", drop=3),
-        Column("GFLOP/s", "right", drop=6), Column("% ceiling", "right", drop=7),
+        Column("FLOP/s", "right", drop=6), Column("% ceiling", "right", drop=7),
         Column("Peak mem", "right", drop=5), Column("Estimate (err)", "right", drop=8),
         Column("Note", wrap=True, min_width=16, drop=9),
     ]  # fmt: skip
@@ -479,11 +479,13 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
                 "", Text(label, style="bold red"), "", "", "", "", "", r.message,
             ])  # fmt: skip
             continue
-        ceiling = (
-            f"{r.achieved_flops_per_s / r.ceiling_flops_per_s:.0%}"
+        share = (
+            r.achieved_flops_per_s / r.ceiling_flops_per_s
             if r.achieved_flops_per_s and r.ceiling_flops_per_s
-            else "—"
+            else None
         )
+        # a tiny model's share is not "0%"
+        ceiling = "—" if share is None else f"{share:.0%}" if share >= 0.01 else f"{share * 100:.2g}%"
         err = r.memory_error
         estimate = (
             f"{human_bytes(r.estimated_memory_bytes)} ({err:+.0%})"
@@ -495,7 +497,7 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
             format_ms(r.forward_ms), format_ms(r.backward_ms),
             f"{r.total_ms:,.1f}" if r.total_ms is not None else "—",
             f"{r.images_per_s:,.1f}" if r.images_per_s else "—",
-            f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            human_count(r.achieved_flops_per_s) if r.achieved_flops_per_s else "—",
             ceiling,
             human_bytes(r.peak_memory_bytes) if r.peak_memory_bytes is not None else "—",
             estimate,
