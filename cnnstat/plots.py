@@ -5,7 +5,7 @@ and ``cnnstat.export`` writes them.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 DPI = 100
 SIZE_IN = (10.0, 6.5)  # 1000 x 650 pixels
+# the bubble chart labels every model up to this many; beyond, the ones it is told to
+LABEL_ALL = 30
 
 
 @dataclass(frozen=True)
@@ -146,43 +148,61 @@ def _png(fig: Any) -> bytes:
 
 
 def _place_labels(
-    ax: Any, fig: Any, points: Sequence[Point], radius: dict[str, float] | None = None
+    ax: Any,
+    fig: Any,
+    points: Sequence[Point],
+    radius: dict[str, float] | None = None,
+    always: Collection[str] | None = None,
 ) -> list[Any]:
-    """Label every point: try offsets around it, nearest first, until the label overlaps no
-    earlier label and no bubble centre; a leader line joins each label to its bubble's edge
-    (``radius``: bubble radius in points, by label).
-    When nothing is free the last offset is used anyway: a label is never left out."""
+    """Label the points: try offsets around each, nearest first, until the label overlaps no
+    earlier label, no bubble centre and stays inside the axes; a leader line joins a label
+    to its bubble's edge (``radius``: bubble radius in points, by label). The ``always``
+    labels (all by default) are placed first and never left out: with no free spot they take
+    the least crowded one. Others are left out where no spot is free."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    forced = {p.label for p in points} if always is None else set(always)
     placed: list[Any] = []
     texts: list[Any] = []
     centres = [ax.transData.transform((p.x, p.y)) for p in points]
     offsets = [(dx * r, dy * r) for r in (1, 2, 3, 4.5, 6)
                for dx, dy in ((8, 8), (8, -14), (-8, 8), (-8, -14), (0, 14), (0, -20),
                               (16, 0), (-16, 0))]  # fmt: skip
-    for p in sorted(points, key=lambda p: -p.size):
+
+    def annotate(p: Point, dx: float, dy: float, r: float) -> Any:
+        far = (dx * dx + dy * dy) ** 0.5 > r + 4  # the label sits outside the bubble
+        return ax.annotate(
+            p.label, (p.x, p.y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+            ha="left" if dx > 0 else "right" if dx < 0 else "center",
+            va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+            arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 1,
+                        "shrinkB": r} if far else None,
+        )  # fmt: skip
+
+    order = sorted(points, key=lambda p: (p.label not in forced, -p.size))
+    for p in order:
         r = (radius or {}).get(p.label, 0.0)
-        for n, (dx, dy) in enumerate(offsets):
-            far = (dx * dx + dy * dy) ** 0.5 > r + 4  # the label sits outside the bubble
-            text = ax.annotate(
-                p.label, (p.x, p.y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                ha="left" if dx > 0 else "right" if dx < 0 else "center",
-                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
-                arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 1,
-                            "shrinkB": r} if far else None,
-            )  # fmt: skip
+        best: tuple[float, float, float] | None = None
+        for dx, dy in offsets:
+            text = annotate(p, dx, dy, r)
             box = text.get_window_extent(renderer).expanded(1.05, 1.15)
-            inside = ax.get_window_extent(renderer)
-            free = (
-                not any(box.overlaps(other) for other in placed)
-                and not any(box.contains(cx, cy) for cx, cy in centres)
-                and inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
-            )
-            if free or n == len(offsets) - 1:
-                placed.append(box)
-                texts.append(text)
-                break
             text.remove()
+            crowding = (
+                sum(box.overlaps(other) for other in placed)
+                + 0.5 * sum(box.contains(cx, cy) for cx, cy in centres)
+                + (0 if inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+                   else 100)
+            )  # fmt: skip
+            if best is None or crowding < best[0]:
+                best = (crowding, dx, dy)
+            if crowding == 0:
+                break
+        if best is None or (best[0] > 0 and p.label not in forced):
+            continue
+        text = annotate(p, best[1], best[2], r)
+        placed.append(text.get_window_extent(renderer).expanded(1.05, 1.15))
+        texts.append(text)
     return texts
 
 
@@ -191,10 +211,15 @@ def _bubble_area(params: float, biggest: float) -> float:
 
 
 def accuracy_vs_macs_figure(
-    points: Sequence[Point], missing: Sequence[Point] = (), title: str = ""
+    points: Sequence[Point],
+    missing: Sequence[Point] = (),
+    title: str = "",
+    always: Collection[str] | None = None,
 ) -> Any:
-    """The bubble chart as a matplotlib figure: top-1 against GMACs, bubble area ∝ params,
-    every model labelled; ``missing`` (no published accuracy) on a strip below."""
+    """The bubble chart as a matplotlib figure: top-1 against GMACs, bubble area ∝ params;
+    ``missing`` (no published accuracy) on a strip below. Every model is labelled when there
+    are at most ``LABEL_ALL`` of them; beyond that the ``always`` ones (the lecture
+    networks) are, and the others where their label finds room."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,17 +276,22 @@ def accuracy_vs_macs_figure(
         ax.legend(handles=handles, title="Bubble area", loc="upper left",
                   bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8, labelspacing=2.4,
                   borderpad=1.4, handletextpad=1.5, frameon=False)  # fmt: skip
-    fig.text(0.01, 0.005, "accuracy: torchvision DEFAULT weights (ImageNet-1K acc@1, from the "
+    fig.text(0.01, 0.026, "accuracy: torchvision DEFAULT weights (ImageNet-1K acc@1, from the "
              "weights metadata); MACs counted by cnnstat at each model's default input size",
              fontsize=7, color="0.35")  # fmt: skip
-    fig.tight_layout(rect=(0, 0.025, 1, 1))
+    fig.tight_layout(rect=(0, 0.045, 1, 1))
     import math
 
     radius = {p.label: math.sqrt(_bubble_area(p.size, biggest) / math.pi) for p in everything}
+    forced = None if len(everything) <= LABEL_ALL else set(always or ())
+    labelled = 0
     if points:
-        _place_labels(ax, fig, points, radius)
+        labelled += len(_place_labels(ax, fig, points, radius, forced))
     if strip is not None:
-        _place_labels(strip, fig, missing, radius)
+        labelled += len(_place_labels(strip, fig, missing, radius, forced))
+    if labelled < len(everything):
+        fig.text(0.01, 0.006, f"{len(everything) - labelled} of {len(everything)} bubbles left "
+                 "unlabelled where labels would overlap", fontsize=7, color="0.35")
     return fig
 
 
@@ -276,10 +306,13 @@ def _round_1_2_5(v: float) -> float:
 
 
 def accuracy_vs_macs_png(
-    points: Sequence[Point], title: str = "", missing: Sequence[Point] = ()
+    points: Sequence[Point],
+    title: str = "",
+    missing: Sequence[Point] = (),
+    always: Collection[str] | None = None,
 ) -> bytes:
     """Top-1 accuracy against GMACs (log scale), bubble area proportional to parameters."""
-    return _png(accuracy_vs_macs_figure(points, missing, title))
+    return _png(accuracy_vs_macs_figure(points, missing, title, always))
 
 
 def time_per_image_png(

@@ -200,3 +200,20 @@ def test_plot_data_helpers():
     title = plots.layer_bars_title(vgg16)
     assert "vgg16" in title and "3×224×224" in title
     assert "138.4 M params" in title and "15.5 G MACs" in title  # 138,357,544; 15,470,264,320
+
+
+def test_bubble_chart_of_a_crowded_zoo_still_labels_the_lecture_networks():
+    # 60 bubbles crowded on a small patch: not every label fits, the lecture ones must
+    points = [plots.Point(f"m{i}", 1 + (i % 10) * 0.05, 75 + (i // 10) * 0.2, 1e6 * (1 + i))
+              for i in range(59)] + [plots.Point("m59", 1000.0, 75.0, 1e6)]  # fmt: skip
+    assert len(points) > plots.LABEL_ALL
+    always = {"m0", "m17", "m33", "m59"}
+    fig = plots.accuracy_vs_macs_figure(points, always=always)
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert always <= labels
+    notes = [t.get_text() for t in fig.texts]
+    left_out = 60 - len(labels)
+    assert left_out > 0 and any(n.startswith(f"{left_out} of 60 bubbles") for n in notes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
