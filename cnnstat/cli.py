@@ -774,9 +774,11 @@ def compare(
         sys.stdout.write(compare_text(result, chosen))
     if plot is not None:
         from cnnstat import plots
+        from cnnstat.report import lecture_networks
 
         write_bytes_atomic(plot, plots.accuracy_vs_macs_png(
-            plots.accuracy_vs_macs_points(result), missing=plots.missing_accuracy(result)))
+            plots.accuracy_vs_macs_points(result), missing=plots.missing_accuracy(result),
+            always=lecture_networks()))
         _stderr.print(f"wrote {plot}", highlight=False)
         if bench:
             timed = plot.with_name(plot.stem + "-time.png")

@@ -97,6 +97,11 @@ ALEXNET_LECTURE = (
 )
 
 
+def lecture_networks() -> set[str]:
+    """The models the lectures' comparison is about, and resnet50: a crowded plot labels them."""
+    return {m for c in CLASSIC_CLAIMS for m in c.variants} | {"resnet50"}
+
+
 def _stamp() -> str:
     import torch
 
@@ -321,9 +326,9 @@ def lecture_reports(
         files[f"{name}.csv"] = csv
         if name == "zoo":
             # the lectures' networks are always labelled; the rest of the zoo where room is
-            lecture = {m for c in CLASSIC_CLAIMS for m in c.variants} | {"resnet50"}
             files["accuracy_vs_macs.png"] = accuracy_vs_macs_png(
-                accuracy_vs_macs_points(data), missing=missing_accuracy(data), always=lecture
+                accuracy_vs_macs_points(data), missing=missing_accuracy(data),
+                always=lecture_networks(),
             )
     if on_step is not None:
         on_step("plots", len(steps), len(steps) + 2)
