@@ -19,7 +19,6 @@ _EXPORTS = {
     "run_bench": ("cnnstat.bench", "run_bench"),
     "BenchConfig": ("cnnstat.bench", "BenchConfig"),
     "Mode": ("cnnstat.bench", "Mode"),
-    "compare": ("cnnstat.compare", "compare"),
     "cross_check": ("cnnstat.crosscheck", "cross_check"),
     "MemoryReport": ("cnnstat.memory", "MemoryReport"),
 }
@@ -46,8 +45,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "memory":  # the package itself, callable as memory(...)
-        return import_module("cnnstat.memory")
+    if name in ("memory", "compare"):  # the module itself, callable as memory(...), compare(...)
+        return import_module(f"cnnstat.{name}")
     if name in _EXPORTS:
         module, attr = _EXPORTS[name]
         return getattr(import_module(module), attr)

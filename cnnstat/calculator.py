@@ -7,6 +7,7 @@ against; nothing builds a module or a tensor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from cnnstat import formulas as f
 from cnnstat.errors import InvalidInputError
@@ -38,11 +39,12 @@ class ConvCost:
     params: int
     params_without_bias: int
     macs: int
+    bias_adds: int = 0  # one add per output element of each conv with a bias
 
     @property
     def flops(self) -> int:
-        """2 FLOPs per multiply-add, the bias adds left out to match the lectures' counts."""
-        return 2 * self.macs
+        """2 FLOPs per multiply-add plus 1 per bias add, as ``cnnstat summary`` counts a conv."""
+        return 2 * self.macs + self.bias_adds
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def conv_cost(spec: ConvSpec) -> ConvCost:
             spec.in_channels, spec.filters, spec.kernel, spec.groups, False
         ),
         macs=f.conv_macs(1, spec.in_channels, spec.filters, out, spec.kernel, spec.groups),
+        bias_adds=prod(out) * spec.filters,
     )
 
 
@@ -142,21 +145,26 @@ def bottleneck_cost(spec: ConvSpec, reduce_to: int) -> ConvCost:
         params_without_bias=f.conv_params(spec.in_channels, reduce_to, one, bias=False)
         + f.conv_params(reduce_to, spec.filters, spec.kernel, bias=False),
         macs=reduce_macs + conv_macs,
+        bias_adds=prod(spec.spatial) * reduce_to + prod(out) * spec.filters,
     )
 
 
 def separable_cost(spec: ConvSpec) -> ConvCost:
-    """Depthwise k×k (with the conv's stride) then pointwise 1×1, the lecture's (h·w + 1)·C + C·C'."""
+    """Depthwise k×k (with the conv's stride) then pointwise 1×1, each with a bias like every
+    other row; the lecture's (h·w + 1)·C + C·C' keeps only the depthwise bias."""
     out = f.conv_output_shape(spec.spatial, spec.kernel, spec.stride, spec.padding, spec.dilation)
     return ConvCost(
         label="depthwise-separable",
         output_spatial=out,
         out_channels=spec.filters,
-        params=f.depthwise_separable_params(spec.in_channels, spec.filters, spec.kernel),
+        params=f.depthwise_separable_params(
+            spec.in_channels, spec.filters, spec.kernel, depthwise_bias=True, pointwise_bias=True
+        ),
         params_without_bias=f.depthwise_separable_params(
             spec.in_channels, spec.filters, spec.kernel, depthwise_bias=False
         ),
         macs=f.depthwise_separable_macs(1, spec.in_channels, spec.filters, out, spec.kernel),
+        bias_adds=prod(out) * (spec.in_channels + spec.filters),
     )
 
 

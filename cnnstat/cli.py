@@ -32,8 +32,36 @@ app = typer.Typer(
     "uncounted ops; 70 an internal error; 130 interrupted; 141 stdout's reader went away.",
 )
 
-# A pipe or file gets a wide table rather than rich's 80-column default.
-_stdout = Console(width=None if sys.stdout is not None and sys.stdout.isatty() else 200)
+
+def _no_bool_metavar() -> None:
+    """Show flags as ``--strict``, not ``--strict <bool>``: typer gives every option a type
+    label in the help, flags included, although a flag takes no value."""
+    from typer.core import TyperOption
+
+    show = getattr(TyperOption, "display_type_rich", None)
+    if show is None or getattr(show, "_cnnstat_flags", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag else show(self, ctx)
+
+    display_type_rich._cnnstat_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_bool_metavar()
+
+
+def _stdout_width() -> int | None:
+    """The table width: ``COLUMNS`` when set, the terminal's, or 200 for a pipe or file
+    (rich's 80-column default would cut a table nobody asked to fit)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if sys.stdout is not None and sys.stdout.isatty() else 200
+
+
+_stdout = Console(width=_stdout_width())
 _stderr = Console(stderr=True)
 
 
@@ -80,6 +108,22 @@ def _dash_is_stdout(value: Path | None) -> Path | None:
     return None if value is not None and str(value) == "-" else value
 
 
+# for the commands without --output
+PrintFormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format", "-f", help="Output format. Default: table.", case_sensitive=False,
+        show_default=False,
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Show every column and let the terminal wrap; by default columns that do not "
+        "fit the terminal width are left out, and the table says which.",
+    ),
+]
 OutputOpt = Annotated[
     Path | None,
     typer.Option(
@@ -266,6 +310,7 @@ def summary(
             show_default=False,
         ),
     ] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Per-layer shapes, params, MACs/FLOPs and activation memory of one model.
 
@@ -275,9 +320,9 @@ def summary(
 
       cnnstat summary resnet50 --input-size 3x160x160 --batch-size 8
 
-      cnnstat summary vgg16 --format markdown --output reports/vgg16.md
+      cnnstat summary vgg16 --format markdown --output vgg16.md
 
-      cnnstat summary my_models.py:TinyNet --input-size 1x32x32 --format json
+      cnnstat summary examples/my_models.py:TinyNet --input-size 1x32x32 --format json
 
       cnnstat summary resnet50 --rf --depth 2
 
@@ -328,34 +373,42 @@ def summary(
             "int": torch.int32,
             "bool": torch.bool,
         }[input_dtype.value]
-        report = analyze(
-            model,
-            input_size=size,
-            batch_size=batch_size,
-            dtype=torch_dtype[dtype.value],
-            depth=depth,
-            device="cpu" if real else "meta",
-            num_classes=num_classes,
-            freeze=freeze,
-            freeze_ratio=freeze_ratio,
-            backward=backward,
-            input_kwargs=keyword or None,
-            input_dtype=torch_input_dtype,
-            input_range=value_range,
-            train=train,
-        )
+
+        def run_analysis(rows_depth: int | None) -> Any:
+            return analyze(
+                model,
+                input_size=size,
+                batch_size=batch_size,
+                dtype=torch_dtype[dtype.value],
+                depth=rows_depth,
+                device="cpu" if real else "meta",
+                num_classes=num_classes,
+                freeze=freeze,
+                freeze_ratio=freeze_ratio,
+                backward=backward,
+                input_kwargs=keyword or None,
+                input_dtype=torch_input_dtype,
+                input_range=value_range,
+                train=train,
+            )
+
+        report = run_analysis(depth)
         if output is not None:
             write_atomic(output, report_text(report, chosen, show_rf=rf))
             _stderr.print(f"wrote {output}", highlight=False)
         elif chosen is Format.table:
-            render_summary(report, _stdout, show_rf=rf)
+            render_summary(report, _stdout, show_rf=rf, wide=wide)
         else:
             sys.stdout.write(report_text(report, chosen, show_rf=rf))
         if plot is not None:
             from cnnstat import plots
             from cnnstat.export import write_bytes_atomic
 
-            write_bytes_atomic(plot, plots.layer_bars_png(plots.layer_bars(report), report.model))
+            # a deep model's leaf rows are unreadable bars: draw its stages unless --depth says
+            shown = plots.plot_depth(report, depth)
+            drawn = report if shown == depth else run_analysis(shown)
+            write_bytes_atomic(plot, plots.layer_bars_png(
+                plots.layer_bars(drawn), drawn.model, plots.layer_bars_title(drawn)))
             _stderr.print(f"wrote {plot}", highlight=False)
         if strict and report.unsupported_ops:
             from cnnstat.errors import UnsupportedOpsError
@@ -430,6 +483,7 @@ def memory(
         typer.Option(help="Also write a PNG timeline of allocated memory, stacked by category.",
                      show_default=False, dir_okay=False),
     ] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Predicted device memory: inference, training-step and optimizer-step peaks, without a GPU.
 
@@ -493,7 +547,7 @@ def memory(
         elif chosen is Format.table:
             from cnnstat.render import memory_tables
 
-            memory_tables(report, _stdout)
+            memory_tables(report, _stdout, wide=wide)
         else:
             sys.stdout.write(memory_text(report, chosen))
         if plot is not None:
@@ -530,7 +584,8 @@ def models(
             help="builtin = torchvision + classics; timm lists timm's models (needs timm)."
         ),
     ] = ModelSource.builtin,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """List every model cnnstat can build, with its default input size.
 
@@ -565,9 +620,9 @@ def models(
         for s in specs
     ]
     if chosen is Format.table:
-        from cnnstat.render import models_table
+        from cnnstat.render import models_columns, print_fitted
 
-        _stdout.print(models_table(specs))
+        print_fitted(_stdout, *models_columns(specs), wide=wide)
         _stdout.print(f"{len(specs)} models", style="dim")
     elif chosen is Format.json:
         import json
@@ -640,6 +695,7 @@ def bench(
     freeze_ratio: FreezeRatioOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Time forward and backward passes, with statistics, memory and achieved FLOP/s.
 
@@ -651,7 +707,7 @@ def bench(
 
       cnnstat bench resnet50 --device cuda --dtype bf16 --channels-last --compile
 
-      cnnstat bench alexnet --device all --format csv --output reports/alexnet_bench.csv
+      cnnstat bench alexnet --device all --format csv --output alexnet_bench.csv
     """
     from cnnstat.bench import BenchConfig, Mode
 
@@ -703,9 +759,9 @@ def bench(
     # write it even when stdout fails; a failed write saves them elsewhere and says where.
     try:
         if chosen is Format.table or output is not None:
-            from cnnstat.render import bench_footer, bench_table
+            from cnnstat.render import bench_columns, bench_footer, print_fitted
 
-            _stdout.print(bench_table(run))
+            print_fitted(_stdout, *bench_columns(run), wide=wide)
             for line in bench_footer(run):
                 _stdout.print(line, style="dim", highlight=False, markup=False)
         else:
@@ -781,6 +837,7 @@ def compare(
             dir_okay=False,
         ),
     ] = None,
+    wide: WideOpt = False,
 ) -> None:
     """Compare models side by side, as in the lectures' tables: params, MACs, memory, accuracy, time.
 
@@ -790,7 +847,7 @@ def compare(
 
       cnnstat compare --models alexnet,vgg16,googlenet,resnet152 --bench --device cpu --batch-size 16
 
-      cnnstat compare --models all --format csv --output reports/zoo.csv
+      cnnstat compare --models all --format csv --output zoo.csv
     """
     from cnnstat.compare import SortKey
     from cnnstat.compare import compare as run_compare
@@ -841,21 +898,27 @@ def compare(
             raise _fail(exc) from None
         _stderr.print(f"wrote {output}", highlight=False)
     elif chosen is Format.table:
-        from cnnstat.render import compare_table
+        from cnnstat.render import print_compare
 
-        _stdout.print(compare_table(result))
+        print_compare(result, _stdout, wide=wide)
     else:
         sys.stdout.write(compare_text(result, chosen))
     if plot is not None:
         from cnnstat import plots
+        from cnnstat.report import lecture_networks
 
-        write_bytes_atomic(plot, plots.accuracy_vs_macs_png(plots.accuracy_vs_macs_points(result)))
+        write_bytes_atomic(plot, plots.accuracy_vs_macs_png(
+            plots.accuracy_vs_macs_points(result), missing=plots.missing_accuracy(result),
+            always=lecture_networks()))
         _stderr.print(f"wrote {plot}", highlight=False)
         if bench:
             timed = plot.with_name(plot.stem + "-time.png")
             write_bytes_atomic(
                 timed,
-                plots.time_per_image_png(plots.time_per_image_series(result.bench_runs), device),
+                plots.time_per_image_png(
+                    plots.time_per_image_series(result.bench_runs), device,
+                    plots.time_per_image_bands(result.bench_runs),
+                ),
             )
             _stderr.print(f"wrote {timed}", highlight=False)
     for row in result.rows:
@@ -888,7 +951,7 @@ def report_lectures(
 
     [bold]Example[/]
 
-      cnnstat report lectures --output-dir reports/
+      cnnstat report lectures --output-dir lectures/
     """
     try:
         from cnnstat.export import check_writable, prepare_output_dir
@@ -942,7 +1005,8 @@ def check(
     ] = "formulas,fvcore,published",
     input_size: InputSizeOpt = None,
     limit: Annotated[int, typer.Option(help="Show at most this many disagreeing layers.")] = 20,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Cross-check cnnstat's counts against the closed forms, fvcore and torchvision's published figures.
 
@@ -957,7 +1021,7 @@ def check(
 
       cnnstat check vit_b_16 --against fvcore
 
-      cnnstat check my_models.py:TinyNet --input-size 1x32x32 --against formulas
+      cnnstat check examples/my_models.py:TinyNet --input-size 1x32x32 --against formulas
     """
     from cnnstat.crosscheck import Source
 
@@ -988,7 +1052,7 @@ def check(
     else:
         from cnnstat.render import check_tables
 
-        check_tables(result, _stdout, limit=limit)
+        check_tables(result, _stdout, limit=limit, wide=wide)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -1040,7 +1104,8 @@ def conv(
             help="Also cost a depthwise k×k + pointwise 1×1 pair (MobileNet).",
         ),
     ] = False,
-    fmt: FormatOpt = None,
+    fmt: PrintFormatOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """The lectures' layer calculator: output shape, params, MACs and FLOPs of one convolution.
 
@@ -1069,9 +1134,9 @@ def conv(
         raise _fail(exc) from None
     chosen = fmt or Format.table
     if chosen is Format.table:
-        from cnnstat.render import conv_table
+        from cnnstat.render import print_conv
 
-        _stdout.print(conv_table(result))
+        print_conv(result, _stdout, wide=wide)
         return
     from cnnstat.export import conv_text
 
@@ -1158,6 +1223,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     if sys.stdout is None:
         _closed_stdout()
+    _stdout.width = _stdout_width()  # type: ignore[assignment]  # COLUMNS as it is now
     try:
         code = app(args=argv, prog_name="cnnstat", standalone_mode=False)
         sys.stdout.flush()  # a full disk behind stdout shows here, not at interpreter exit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -136,12 +138,12 @@ def _train_peak(name: str, input_size: tuple[int, ...] | None) -> int | None:
 
 
 def compare(
-    models: tuple[str, ...],
+    models: tuple[str, ...] | str,
     input_size: tuple[int, ...] | None = None,
     bench: bool = False,
     device: str = "cpu",
     batch_sizes: tuple[int, ...] = (16,),
-    sort: SortKey | None = None,
+    sort: SortKey | str | None = None,
     on_model: Callable[[str, int, int], None] | None = None,
     bench_iters: int | None = None,
     bench_warmup: int | None = None,
@@ -149,10 +151,20 @@ def compare(
 ) -> Comparison:
     """Analyse (and optionally time) each model; a failing model becomes an error row.
 
-    With ``bench``, the device and timing options are checked once, before any model runs;
-    Ctrl-C stops the comparison and keeps the rows finished so far (``interrupted``).
+    ``models`` is a sequence of names or one comma-separated string ("vgg16,resnet50",
+    "all"); ``sort`` a ``SortKey`` or its value ("macs"). With ``bench``, the device and
+    timing options are checked once, before any model runs; Ctrl-C stops the comparison
+    and keeps the rows finished so far (``interrupted``).
     """
-    names = expand_models(models)
+    if isinstance(models, str):
+        models = tuple(m.strip() for m in models.split(",") if m.strip())
+    if isinstance(sort, str) and not isinstance(sort, SortKey):
+        try:
+            sort = SortKey(sort)
+        except ValueError:
+            choices = ", ".join(k.value for k in SortKey)
+            raise InvalidInputError(f"cannot sort by '{sort}'; choose one of {choices}") from None
+    names = expand_models(tuple(models))
     rows: list[CompareRow] = []
     runs: list[Any] = []
     interrupted = False
@@ -263,3 +275,15 @@ def _sorted(rows: list[CompareRow], key: SortKey) -> list[CompareRow]:
     missing = [r for r in rows if getattr(r, field) is None]
     present.sort(key=lambda r: getattr(r, field), reverse=descending)
     return present + missing
+
+
+class _CallableModule(types.ModuleType):
+    """``cnnstat.compare`` is this module once it is imported (the import system binds it on
+    the package); calling it calls ``compare()``, so ``cnnstat.compare(...)`` works on every
+    call, as ``cnnstat.memory(...)`` does."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

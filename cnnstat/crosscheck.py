@@ -18,6 +18,7 @@ from torch import nn
 
 from cnnstat import zoo
 from cnnstat.analysis import analyze
+from cnnstat.errors import InvalidInputError
 from cnnstat.records import Report
 from cnnstat.usercode import guarded
 
@@ -171,10 +172,21 @@ def _published(name: str) -> tuple[int, float] | None:
 def cross_check(
     model: str,
     input_size: tuple[int, ...] | None = None,
-    sources: tuple[Source, ...] = (Source.formulas, Source.fvcore, Source.published),
+    sources: tuple[Source | str, ...] | str = (Source.formulas, Source.fvcore, Source.published),
     batch_size: int = 1,
 ) -> CrossCheck:
-    """Compare cnnstat's counts for ``model`` with the selected independent sources."""
+    """Compare cnnstat's counts for ``model`` with the selected independent sources.
+
+    ``sources`` holds ``Source`` members or their values ("formulas", "fvcore",
+    "published"), or is one comma-separated string.
+    """
+    if isinstance(sources, str):
+        sources = tuple(s.strip() for s in sources.split(",") if s.strip())
+    try:
+        sources = tuple(Source(s) for s in sources)
+    except ValueError:
+        choices = ", ".join(s.value for s in Source)
+        raise InvalidInputError(f"unknown source in {sources!r}; choose from {choices}") from None
     report = analyze(model, input_size=input_size, batch_size=batch_size)
     totals = [SourceTotals("cnnstat", report.totals.params, report.totals.macs, "dispatch counter")]
     notes: list[str] = []

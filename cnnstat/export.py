@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -24,7 +24,14 @@ from stat import S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG
 from typing import TYPE_CHECKING
 
 from cnnstat.errors import ExportError, InvalidInputError
-from cnnstat.render import format_geometry, format_rf, format_shape, layer_label, totals_lines
+from cnnstat.render import (
+    Column,
+    format_geometry,
+    format_rf,
+    format_shape,
+    layer_label,
+    totals_lines,
+)
 
 if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
@@ -284,6 +291,62 @@ def write_with_fallback(path: Path, data: bytes, kind: str, fmt: Format) -> None
             continue
         raise ExportError(f"{failure}; the results were saved to {rescue} instead")
     raise ExportError(f"{failure}; saving them in . or {tempfile.gettempdir()} failed too")
+def markdown_cell(value: object) -> str:
+    """A value as people read it: integers with thousands separators, '—' for unknown."""
+    from rich.text import Text
+
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return "—"
+    if isinstance(value, Text):
+        value = value.plain
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return format(value, ",.15g")
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if text.strip() else ""
+
+
+def markdown_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    right: Sequence[bool] | None = None,
+    drop_empty: bool = True,
+) -> str:
+    """A Markdown table for people: cells through ``markdown_cell``; columns with nothing
+    known in any row ('', '—') left out; numbers right-aligned (``right``, or guessed
+    from the values)."""
+    # a year is a label, not a quantity: 2012, not 2,012
+    years = {i for i, h in enumerate(header) if h.lower() == "year"}
+    cells = [
+        [str(v) if i in years and isinstance(v, int) else markdown_cell(v) for i, v in enumerate(row)]
+        for row in rows
+    ]
+    idx = [
+        i for i in range(len(header))
+        if not drop_empty or any(row[i] not in ("", "—") for row in cells)
+    ]  # fmt: skip
+    if right is None:
+        right = [
+            all(isinstance(row[i], int | float) for row in rows if row[i] is not None)
+            and any(row[i] is not None for row in rows)
+            for i in range(len(header))
+        ]
+    lines = [
+        "| " + " | ".join(markdown_cell(header[i]) for i in idx) + " |",
+        "|" + "|".join("---:" if right[i] else "---" for i in idx) + "|",
+    ]
+    lines += ["| " + " | ".join(row[i] for i in idx) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def _columns_markdown(columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> str:
+    """A terminal table's columns and human-unit cells as Markdown, empty columns left out."""
+    return markdown_table(
+        [c.header for c in columns], rows, right=[c.justify == "right" for c in columns]
+    )
 
 
 def report_json(report: Report) -> str:
@@ -340,7 +403,7 @@ def report_text(report: Report, fmt: Format, width: int = 160, show_rf: bool = F
     from cnnstat.render import summary
 
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
-    summary(report, console, show_rf)
+    summary(report, console, show_rf, wide=True)  # a file keeps every column
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -365,7 +428,12 @@ def conv_text(result: ConvComparison, fmt: Format) -> str:
     frame["output"] = ["x".join(map(str, o)) for o in frame["output"]]
     if fmt is Format.csv:
         return frame.to_csv(index=False, lineterminator="\n")
-    return frame.to_markdown(index=False) + "\n"
+    from cnnstat.render import CONV_CONVENTION, conv_columns, conv_title
+
+    return (
+        f"{conv_title(result)}\n\n{_columns_markdown(*conv_columns(result))}\n\n"
+        f"{CONV_CONVENTION}\n"
+    )
 
 
 def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
@@ -397,7 +465,9 @@ def bench_text(run: BenchRun, fmt: Format, width: int = 200) -> str:
     if fmt is Format.csv:
         return frame.to_csv(index=False, lineterminator="\n")
     if fmt is Format.markdown:
-        table = frame.to_markdown(index=False, floatfmt=".2f") if len(frame) else "(no results)"
+        from cnnstat.render import bench_columns
+
+        table = _columns_markdown(*bench_columns(run)) if run.results else "(no results)"
         return table + "\n\n" + "\n".join(f"- {line}" for line in bench_footer(run)) + "\n"
     from rich.console import Console
 
@@ -418,7 +488,7 @@ def compare_text(comparison: Comparison, fmt: Format, width: int = 220) -> str:
     if fmt is Format.csv:
         return frame.to_csv(index=False, lineterminator="\n")
     if fmt is Format.markdown:
-        return frame.to_markdown(index=False) + "\n"
+        return compare_markdown(comparison)
     from rich.console import Console
 
     from cnnstat.render import compare_table
@@ -426,6 +496,39 @@ def compare_text(comparison: Comparison, fmt: Format, width: int = 220) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
     console.print(compare_table(comparison))
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def compare_markdown(comparison: Comparison) -> str:
+    """The compare table for people: human units, no empty columns, '—' where a figure is
+    unknown, the conventions as footnotes."""
+    from cnnstat.render import CONVENTION, compare_columns
+
+    columns, rows = compare_columns(comparison)
+    failed = [r for r in comparison.rows if r.status != "ok"]
+    if failed:
+        columns = [*columns, Column("Error")]
+        rows = [[*row, r.message if r.status != "ok" else ""]
+                for row, r in zip(rows, comparison.rows, strict=True)]  # fmt: skip
+    notes = [
+        CONVENTION,
+        "Params, MACs and FLOPs per image: K = 10³, M = 10⁶, G = 10⁹; memory in KiB/MiB/GiB "
+        "(2¹⁰, 2²⁰, 2³⁰ bytes). Param mem and Act./image at float32; Act./image is every "
+        "tensor the forward allocates for one image.",
+        "Train peak CUDA: `cnnstat memory`'s predicted peak of a first training step on CUDA "
+        "at batch 1, parameters included.",
+    ]
+    if any(r.top1 is not None for r in comparison.rows):
+        notes.append("Top-1/Top-5: ImageNet-1K accuracy of torchvision's DEFAULT weights "
+                     "(weights metadata); — where torchvision publishes none.")  # fmt: skip
+    timed = [r for r in comparison.rows if r.total_ms is not None]
+    if timed:
+        sizes = sorted({r.bench_batch_size for r in timed if r.bench_batch_size})
+        notes.append(
+            "Fwd/Bwd/Total ms: median time of a training step (forward, backward) at batch "
+            f"{', '.join(map(str, sizes))}; img/s = batch / total."
+        )
+    footnotes = "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1))
+    return _columns_markdown(columns, rows) + "\n\n" + footnotes + "\n"
 
 
 def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
@@ -460,5 +563,5 @@ def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
     from rich.console import Console
 
     console = Console(file=io.StringIO(), width=width, color_system=None)
-    memory_tables(report, console)
+    memory_tables(report, console, wide=True)
     return console.file.getvalue()  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ and ``cnnstat.export`` writes them.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 DPI = 100
 SIZE_IN = (10.0, 6.5)  # 1000 x 650 pixels
+# the bubble chart labels every model up to this many; beyond, the ones it is told to
+LABEL_ALL = 30
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,40 @@ def accuracy_vs_macs_points(comparison: Comparison) -> list[Point]:
     ]
 
 
+def missing_accuracy(comparison: Comparison) -> list[Point]:
+    """Models with a MAC count but no published top-1 (the classics): x = GMACs, size = params.
+    The bubble chart draws them on a strip of their own rather than leaving them out."""
+    return [
+        Point(r.model, r.macs / 1e9, 0.0, float(r.params))
+        for r in comparison.rows
+        if r.status == "ok" and r.macs and r.top1 is None and r.params
+    ]
+
+
+def time_per_image_bands(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int, float, float]]]:
+    """Per model: (batch size, p10, p90 of milliseconds per image of a training step). A
+    step's time is its iteration's forward sample plus its backward sample."""
+    from cnnstat.bench.stats import percentile
+
+    bands: dict[str, list[tuple[int, float, float]]] = {}
+    for run in runs:
+        for r in run.results:
+            if r.status != "ok" or r.total_ms is None or r.forward_ms is None:
+                continue
+            fwd = r.forward_ms.samples
+            bwd = r.backward_ms.samples if r.backward_ms else (0.0,) * len(fwd)
+            if len(bwd) == len(fwd) and fwd:
+                steps = sorted(f + b for f, b in zip(fwd, bwd, strict=True))
+                lo, hi = percentile(steps, 10), percentile(steps, 90)
+            else:  # unpaired samples: the sum of the percentiles bounds the step's
+                lo = r.forward_ms.p10 + (r.backward_ms.p10 if r.backward_ms else 0.0)
+                hi = r.forward_ms.p90 + (r.backward_ms.p90 if r.backward_ms else 0.0)
+            bands.setdefault(r.model, []).append(
+                (r.batch_size, lo / r.batch_size, hi / r.batch_size)
+            )
+    return {m: sorted(v) for m, v in bands.items()}
+
+
 def time_per_image_series(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int, float]]]:
     """Per model: (batch size, milliseconds per image of a training step), batch sizes ascending."""
     series: dict[str, list[tuple[int, float]]] = {}
@@ -51,6 +87,45 @@ def time_per_image_series(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int,
 def layer_bars(report: Report) -> list[tuple[str, int, int]]:
     """(layer name, params, MACs) of every layer that holds parameters or does multiply-adds."""
     return [(r.name, r.params, r.macs) for r in report.layers if r.params or r.macs]
+
+
+# more bars than this and the labels are unreadable: summary --plot draws stages instead
+MAX_BARS = 40
+
+
+def plot_depth(report: Report, depth: int | None) -> int | None:
+    """The module depth ``summary --plot`` draws: the report's own, or depth 1 (stages)
+    when the leaf rows would be more than ``MAX_BARS`` bars and no --depth was given."""
+    if depth is None and len(layer_bars(report)) > MAX_BARS:
+        return 1
+    return depth
+
+
+def layer_bars_title(report: Report) -> str:
+    """'resnet50 · input 3×224×224, batch 1 · 25.6 M params, 4.1 G MACs (depth 1)'."""
+    from cnnstat.render import human_count
+
+    n, *sample = report.input_shape
+    rows = "" if report.depth is None else f" · rows at module depth {report.depth}"
+    return (
+        f"{report.model} · input {'×'.join(map(str, sample))}, batch {n} · "
+        f"{human_count(report.totals.params)} params, {human_count(report.totals.macs)} MACs"
+        + rows
+    )
+
+
+def exact_count(v: float) -> str:
+    """A tick label that is the tick's value: 1.25 G, never '1.2 G'; 0 for zero."""
+    for scale, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(v) >= scale:
+            return f"{v / scale:.6g} {unit}"
+    return f"{v:.6g}"
+
+
+def spans_decades(values: Sequence[float], ratio: float = 100.0) -> bool:
+    """Whether the positive values span more than ``ratio`` (two decades by default)."""
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) / min(positive) > ratio
 
 
 def _figure() -> tuple[Any, Any]:
@@ -72,61 +147,208 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _place_labels(ax: Any, fig: Any, points: Sequence[Point]) -> None:
-    """Label each point, trying offsets around it until the label overlaps no earlier one."""
+def _place_labels(
+    ax: Any,
+    fig: Any,
+    points: Sequence[Point],
+    radius: dict[str, float] | None = None,
+    always: Collection[str] | None = None,
+) -> list[Any]:
+    """Label the points: try offsets around each, nearest first, until the label overlaps no
+    earlier label, no bubble centre and stays inside the axes; a leader line joins a label
+    to its bubble's edge (``radius``: bubble radius in points, by label). The ``always``
+    labels (all by default) are placed first and never left out: with no free spot they take
+    the least crowded one. Others are left out where no spot is free."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    forced = {p.label for p in points} if always is None else set(always)
     placed: list[Any] = []
-    offsets = [(6, 6), (6, -12), (-6, 6), (-6, -12), (10, 16), (10, -22), (-10, 16), (-10, -22),
-               (0, 24), (0, -30), (18, 0), (-18, 0)]  # fmt: skip
-    for p in sorted(points, key=lambda p: -p.size):
+    texts: list[Any] = []
+    centres = [ax.transData.transform((p.x, p.y)) for p in points]
+    offsets = [(dx * r, dy * r) for r in (1, 2, 3, 4.5, 6)
+               for dx, dy in ((8, 8), (8, -14), (-8, 8), (-8, -14), (0, 14), (0, -20),
+                              (16, 0), (-16, 0))]  # fmt: skip
+
+    def annotate(p: Point, dx: float, dy: float, r: float) -> Any:
+        far = (dx * dx + dy * dy) ** 0.5 > r + 4  # the label sits outside the bubble
+        return ax.annotate(
+            p.label, (p.x, p.y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+            ha="left" if dx > 0 else "right" if dx < 0 else "center",
+            va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+            arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 1,
+                        "shrinkB": r} if far else None,
+        )  # fmt: skip
+
+    order = sorted(points, key=lambda p: (p.label not in forced, -p.size))
+    for p in order:
+        r = (radius or {}).get(p.label, 0.0)
+        best: tuple[float, float, float] | None = None
         for dx, dy in offsets:
-            text = ax.annotate(
-                p.label, (p.x, p.y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                ha="left" if dx >= 0 else "right",
-            )  # fmt: skip
-            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-            if not any(box.overlaps(other) for other in placed):
-                placed.append(box)
-                break
+            text = annotate(p, dx, dy, r)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
             text.remove()
+            crowding = (
+                sum(box.overlaps(other) for other in placed)
+                + 0.5 * sum(box.contains(cx, cy) for cx, cy in centres)
+                + (0 if inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+                   else 100)
+            )  # fmt: skip
+            if best is None or crowding < best[0]:
+                best = (crowding, dx, dy)
+            if crowding == 0:
+                break
+        if best is None or (best[0] > 0 and p.label not in forced):
+            continue
+        text = annotate(p, best[1], best[2], r)
+        placed.append(text.get_window_extent(renderer).expanded(1.05, 1.15))
+        texts.append(text)
+    return texts
 
 
-def accuracy_vs_macs_png(points: Sequence[Point], title: str = "") -> bytes:
-    """Top-1 accuracy against GMACs (log scale), bubble area proportional to parameters."""
-    fig, ax = _figure()
+def _bubble_area(params: float, biggest: float) -> float:
+    return 20 + 1500 * params / biggest
+
+
+def accuracy_vs_macs_figure(
+    points: Sequence[Point],
+    missing: Sequence[Point] = (),
+    title: str = "",
+    always: Collection[str] | None = None,
+) -> Any:
+    """The bubble chart as a matplotlib figure: top-1 against GMACs, bubble area ∝ params;
+    ``missing`` (no published accuracy) on a strip below. Every model is labelled when there
+    are at most ``LABEL_ALL`` of them; beyond that the ``always`` ones (the lecture
+    networks) are, and the others where their label finds room."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if missing:
+        fig, (ax, strip) = plt.subplots(
+            2, 1, figsize=SIZE_IN, dpi=DPI, sharex=True, gridspec_kw={"height_ratios": [5, 1]}
+        )
+    else:
+        fig, ax = plt.subplots(figsize=SIZE_IN, dpi=DPI)
+        strip = None
+    everything = [*points, *missing]
+    biggest = max((p.size for p in everything), default=1.0)
     if points:
-        biggest = max(p.size for p in points)
-        areas = [20 + 1500 * p.size / biggest for p in points]
-        ax.scatter([p.x for p in points], [p.y for p in points], s=areas, alpha=0.45,
+        ax.scatter([p.x for p in points], [p.y for p in points],
+                   s=[_bubble_area(p.size, biggest) for p in points], alpha=0.45,
                    edgecolors="black", linewidths=0.5)  # fmt: skip
-        if max(p.x for p in points) / max(min(p.x for p in points), 1e-9) > 20:
-            ax.set_xscale("log")
-        _place_labels(ax, fig, points)
-    ax.set_xlabel("Multiply-accumulates per image (GMACs)")
-    ax.set_ylabel("ImageNet top-1 accuracy (%)")
+    if strip is not None:
+        strip.scatter([p.x for p in missing], [0.0] * len(missing),
+                      s=[_bubble_area(p.size, biggest) for p in missing], alpha=0.45,
+                      color="tab:gray", edgecolors="black", linewidths=0.5)  # fmt: skip
+        strip.set_yticks([])
+        strip.set_ylim(-1, 1)
+        strip.set_ylabel("no published\naccuracy", fontsize=8, rotation=0, ha="right", va="center")
+        strip.set_xlabel("Multiply-accumulates per image (GMACs)")
+        strip.grid(True, axis="x", which="major", alpha=0.3)
+    else:
+        ax.set_xlabel("Multiply-accumulates per image (GMACs)")
+    if everything and spans_decades([p.x for p in everything], 20):
+        ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if everything:
+        xs = [p.x for p in everything]
+        pad = 1.6 if ax.get_xscale() == "log" else 0.0
+        if pad:
+            ax.set_xlim(min(xs) / pad, max(xs) * pad)
+    if points:
+        ys = [p.y for p in points]
+        ax.set_ylim(min(ys) - 3, max(ys) + 3)
+    ax.set_ylabel("ImageNet-1K top-1 accuracy (%)")
     ax.set_title(title or "Accuracy against compute; bubble area ∝ parameters")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
+    ax.grid(True, which="major", alpha=0.3)
+    # size legend: three reference bubbles
+    if everything:
+        refs = sorted({_round_1_2_5(biggest), _round_1_2_5(biggest / 10), _round_1_2_5(biggest / 100)})
+        handles = [
+            ax.scatter([], [], s=_bubble_area(v, biggest), alpha=0.45, color="tab:blue",
+                       edgecolors="black", linewidths=0.5, label=f"{exact_count(v)} params")
+            for v in refs if v > 0
+        ]  # fmt: skip
+        ax.legend(handles=handles, title="Bubble area", loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8, labelspacing=2.4,
+                  borderpad=1.4, handletextpad=1.5, frameon=False)  # fmt: skip
+    fig.text(0.01, 0.026, "accuracy: torchvision DEFAULT weights (ImageNet-1K acc@1, from the "
+             "weights metadata); MACs counted by cnnstat at each model's default input size",
+             fontsize=7, color="0.35")  # fmt: skip
+    fig.tight_layout(rect=(0, 0.045, 1, 1))
+    import math
+
+    radius = {p.label: math.sqrt(_bubble_area(p.size, biggest) / math.pi) for p in everything}
+    forced = None if len(everything) <= LABEL_ALL else set(always or ())
+    labelled = 0
+    if points:
+        labelled += len(_place_labels(ax, fig, points, radius, forced))
+    if strip is not None:
+        labelled += len(_place_labels(strip, fig, missing, radius, forced))
+    if labelled < len(everything):
+        fig.text(0.01, 0.006, f"{len(everything) - labelled} of {len(everything)} bubbles left "
+                 "unlabelled where labels would overlap", fontsize=7, color="0.35")
+    return fig
 
 
-def time_per_image_png(series: dict[str, list[tuple[int, float]]], device: str = "cpu") -> bytes:
-    """Milliseconds per image of a training step against batch size, one line per model."""
+def _round_1_2_5(v: float) -> float:
+    """The largest 1, 2 or 5 × 10^k at or below ``v`` (legend bubble sizes)."""
+    import math
+
+    if v <= 0:
+        return 0.0
+    k = 10 ** math.floor(math.log10(v))
+    return max(m * k for m in (1, 2, 5) if m * k <= v)
+
+
+def accuracy_vs_macs_png(
+    points: Sequence[Point],
+    title: str = "",
+    missing: Sequence[Point] = (),
+    always: Collection[str] | None = None,
+) -> bytes:
+    """Top-1 accuracy against GMACs (log scale), bubble area proportional to parameters."""
+    return _png(accuracy_vs_macs_figure(points, missing, title, always))
+
+
+def time_per_image_png(
+    series: dict[str, list[tuple[int, float]]],
+    device: str = "cpu",
+    bands: dict[str, list[tuple[int, float, float]]] | None = None,
+) -> bytes:
+    """Milliseconds per image of a training step against batch size, one line per model,
+    with p10–p90 error bars from ``bands`` (``time_per_image_bands``)."""
     fig, ax = _figure()
     for model, pts in series.items():
-        ax.plot([b for b, _ in pts], [t for _, t in pts], marker="o", label=model)
+        xs, ys = [b for b, _ in pts], [t for _, t in pts]
+        band = {b: (lo, hi) for b, lo, hi in (bands or {}).get(model, [])}
+        if band:
+            lo = [max(t - band.get(b, (t, t))[0], 0.0) for b, t in pts]
+            hi = [max(band.get(b, (t, t))[1] - t, 0.0) for b, t in pts]
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label=model)
+        else:
+            ax.plot(xs, ys, marker="o", label=model)
     ax.set_xscale("log", base=2)
     batches = sorted({b for pts in series.values() for b, _ in pts})
     if batches:
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.minorticks_off()
     values = [t for pts in series.values() for _, t in pts]
-    if values and max(values) / max(min(values), 1e-9) > 20:
+    if spans_decades(values, 20):
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("Batch size")
     ax.set_ylabel(f"Time per image, forward + backward (ms, {device})")
-    ax.set_title("Training-step time per image against batch size")
+    ax.set_title("Training-step time per image against batch size"
+                 + ("; bars: p10–p90 of the measured steps" if bands else ""))  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     if series:
         ax.legend(fontsize=8)
@@ -134,34 +356,36 @@ def time_per_image_png(series: dict[str, list[tuple[int, float]]], device: str =
     return _png(fig)
 
 
-def layer_bars_png(bars: Sequence[tuple[str, int, int]], model: str) -> bytes:
+def layer_bars_png(bars: Sequence[tuple[str, int, int]], model: str, title: str = "") -> bytes:
     """Parameters and MACs per layer, side by side: FC layers hold the parameters, conv layers
-    the compute."""
+    the compute. An axis whose values span more than two decades is logarithmic."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    height = max(4.0, 0.22 * len(bars) + 1.5)
+    height = max(4.0, 0.22 * len(bars) + 1.8)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), dpi=DPI, sharey=True)
     names = [b[0] for b in bars]
     ys = list(range(len(bars)))
-    left.barh(ys, [max(b[1], 0) for b in bars], color="tab:blue")
-    right.barh(ys, [max(b[2], 0) for b in bars], color="tab:orange")
+    for ax, k, color, label in ((left, 1, "tab:blue", "Parameters"),
+                                (right, 2, "tab:orange", "Multiply-accumulates (MACs)")):
+        values = [max(b[k], 0) for b in bars]  # type: ignore[call-overload]
+        ax.barh(ys, values, color=color)
+        if spans_decades(values):
+            ax.set_xscale("log")
+            ax.set_xlim(left=min(v for v in values if v > 0) / 2)
+            label += ", log scale"
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: exact_count(v)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
     left.set_yticks(ys, names, fontsize=7 if len(bars) > 30 else 9)
     left.invert_yaxis()
-    from matplotlib.ticker import FuncFormatter
-
-    from cnnstat.render import human_count
-
-    # linear axes: the point is how lopsided the shares are (FC layers hold the
-    # parameters, conv layers the compute), which a log axis would hide
-    for ax, label in ((left, "Parameters"), (right, "MACs")):
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human_count(int(v))))
-        ax.set_xlabel(label)
-        ax.grid(True, axis="x", alpha=0.3)
-    left.set_title(f"{model}: parameters per layer")
-    right.set_title(f"{model}: multiply-accumulates per layer")
+    left.set_title("parameters per layer")
+    right.set_title("multiply-accumulates per layer")
+    fig.suptitle(title or model, fontsize=11)
     fig.tight_layout()
     return _png(fig)
 
@@ -233,4 +457,6 @@ __all__ = [
     "Point", "accuracy_vs_macs_png", "memory_timeline_png", "memory_timeline_series",
     "accuracy_vs_macs_points", "layer_bars", "layer_bars_png",
     "png_size", "time_per_image_png", "time_per_image_series",
+    "MAX_BARS", "accuracy_vs_macs_figure", "exact_count", "layer_bars_title", "missing_accuracy",
+    "plot_depth", "spans_decades", "time_per_image_bands",
 ]  # fmt: skip

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from cnnstat.zoo import ModelSpec
 
 _COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+CONVENTION = (
+    "1 MAC = one multiply-add = 2 FLOPs. FLOPs also count each bias add, activation, "
+    "normalisation and pooling element (README: What is counted)."
+)
 _BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
@@ -44,6 +51,121 @@ def human_bytes(n: int) -> str:
 def exact_and_human(n: int) -> str:
     """61100840 -> '61,100,840 (61.1 M)'."""
     return f"{n:,}" if abs(n) < 1000 else f"{n:,} ({human_count(n)})"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a terminal table. ``drop`` 0 is always shown; when the table is wider
+    than the terminal, the column with the highest ``drop`` is left out first. A ``wrap``
+    column is free text that may wrap, given at least ``min_width`` cells; the others
+    are never wrapped or cut, so a name or a figure is shown whole or not at all."""
+
+    header: str
+    justify: str = "left"
+    drop: int = 0
+    wrap: bool = False
+    min_width: int = 16
+    style: str | None = None
+
+
+Cell = str | Text
+
+# SIMPLE_HEAD without edge padding: one blank edge cell each side, three cells between columns
+_EDGES, _GAP = 2, 3
+
+
+def _cell_width(cell: Cell) -> int:
+    if isinstance(cell, Text):
+        plain = cell.plain
+    else:
+        try:
+            plain = Text.from_markup(cell).plain
+        except Exception:  # not markup after all: measure it as it is
+            plain = cell
+    return max((cell_len(line) for line in plain.split("\n")), default=0)
+
+
+def fit_columns(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int) -> list[int]:
+    """Indices of the columns to show in ``width`` cells: left out by descending ``drop``
+    (the rightmost first among equals) until the rest fits; ``drop`` 0 columns always stay."""
+    natural = [
+        max([cell_len(c.header), *(_cell_width(row[i]) for row in rows)])
+        for i, c in enumerate(columns)
+    ]
+    need = [min(n, c.min_width) if c.wrap else n for n, c in zip(natural, columns, strict=True)]
+    keep = list(range(len(columns)))
+
+    def total(idx: list[int]) -> int:
+        return sum(need[i] for i in idx) + _EDGES + _GAP * (len(idx) - 1)
+
+    order = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: (-columns[i].drop, -i))
+    dropped: list[int] = []
+    for i in order:
+        if total(keep) <= width:
+            break
+        keep.remove(i)
+        dropped.append(i)
+    # a wide column left out may have made room for a narrower one left out before it
+    for i in reversed(dropped):
+        if total(sorted([*keep, i])) <= width:
+            keep = sorted([*keep, i])
+    return keep
+
+
+def build_table(
+    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], keep: Sequence[int] | None = None,
+    **kwargs: object,
+) -> Table:
+    """A rich table of the ``keep`` columns (all by default)."""
+    idx = list(range(len(columns))) if keep is None else list(keep)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)  # type: ignore[arg-type]
+    for i in idx:
+        c = columns[i]
+        table.add_column(
+            c.header, justify=c.justify, style=c.style, no_wrap=not c.wrap,  # type: ignore[arg-type]
+            overflow="fold", min_width=c.min_width if c.wrap else None,
+        )  # fmt: skip
+    for row in rows:
+        table.add_row(*(row[i] for i in idx))
+    return table
+
+
+WIDE_HINT = "--wide shows them; --format csv, markdown or json has every figure"
+
+
+def print_fitted(
+    console: Console,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Cell]],
+    wide: bool = False,
+    hint: str = WIDE_HINT,
+    **kwargs: object,
+) -> list[str]:
+    """Print the table with the columns that fit the console, and a one-line note naming
+    those left out. ``wide`` prints every column at its full width and lets the terminal
+    wrap. Returns the headers left out."""
+    if wide:
+        table = build_table(columns, rows, **kwargs)
+        natural = fit_columns(columns, rows, 10**9)
+        needed = sum(
+            max([cell_len(columns[i].header), *(_cell_width(r[i]) for r in rows)]) for i in natural
+        ) + _EDGES + _GAP * (len(natural) - 1)
+        saved = console.width
+        console.width = max(saved, needed)
+        try:
+            console.print(table)
+        finally:
+            console.width = saved
+        return []
+    keep = fit_columns(columns, rows, console.width)
+    console.print(build_table(columns, rows, keep, **kwargs))
+    dropped = [c.header for i, c in enumerate(columns) if i not in keep]
+    if dropped:
+        console.print(
+            Text(f"Not shown at {console.width} columns: {', '.join(dropped)} ({hint}).",
+                 style="dim"),
+        )  # fmt: skip
+    return dropped
 
 
 def format_shape(shape: Sequence[int] | None, batch: bool = True) -> str:
@@ -97,27 +219,30 @@ def format_rf(r: LayerRecord) -> tuple[str, str]:
     return one(rf), one(stride) if stride else ""
 
 
-def layers_table(report: Report, show_rf: bool = False) -> Table:
-    """The per-layer rich table; ``show_rf`` adds receptive field and effective stride."""
+def layers_columns(report: Report, show_rf: bool = False) -> tuple[list[Column], list[list[Cell]]]:
+    """The per-layer table's columns, by priority, and its rows."""
     show_trainable = report.totals.frozen_params > 0
-    table = Table(box=box.SIMPLE_HEAD, show_footer=False, pad_edge=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("Layer", overflow="fold", min_width=10)
-    table.add_column("Type", no_wrap=True)
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("Kernel", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
+    columns = [
+        Column("#", "right", drop=2, style="dim"),
+        Column("Layer"),
+        Column("Type", drop=5),
+        Column("Output shape", drop=6),
+        Column("Kernel", drop=9),
+        Column("Params", "right"),
+    ]
     if show_trainable:
-        table.add_column("Trainable", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("FLOPs", justify="right", no_wrap=True)
-    table.add_column("Act. mem", justify="right", no_wrap=True)
+        columns.append(Column("Trainable", "right", drop=4))
+    columns += [
+        Column("MACs", "right"),
+        Column("FLOPs", "right", drop=8),
+        Column("Act. mem", "right", drop=7),
+    ]
     if show_rf:
-        table.add_column("RF", justify="right", no_wrap=True)
-        table.add_column("Eff. stride", justify="right", no_wrap=True)
-    table.add_column("Check", justify="center", no_wrap=True)
+        columns += [Column("RF", "right", drop=3), Column("Eff. stride", "right", drop=3)]
+    columns.append(Column("Check", "center", drop=1))
+    rows: list[list[Cell]] = []
     for r in report.layers:
-        cells: list[str | Text] = [
+        cells: list[Cell] = [
             str(r.index),
             r.name,
             layer_label(r),
@@ -134,11 +259,19 @@ def layers_table(report: Report, show_rf: bool = False) -> Table:
         ]
         if show_rf:
             cells += list(format_rf(r))
-        cells += [
+        cells.append(
             Text(r.check.symbol, style="green" if r.check.status == "ok" else "bold red"),
-        ]
-        table.add_row(*cells)
-    return table
+        )
+        rows.append(cells)
+    return columns, rows
+
+
+def layers_table(report: Report, show_rf: bool = False, width: int | None = None) -> Table:
+    """The per-layer rich table; ``show_rf`` adds receptive field and effective stride;
+    ``width`` keeps the columns that fit it."""
+    columns, rows = layers_columns(report, show_rf)
+    keep = None if width is None else fit_columns(columns, rows, width)
+    return build_table(columns, rows, keep)
 
 
 def totals_lines(report: Report) -> list[str]:
@@ -188,8 +321,8 @@ def totals_lines(report: Report) -> list[str]:
     return lines
 
 
-def summary(report: Report, console: Console, show_rf: bool = False) -> None:
-    """Print the per-layer table and the totals panel."""
+def summary(report: Report, console: Console, show_rf: bool = False, wide: bool = False) -> None:
+    """Print the per-layer table (the columns that fit, or all with ``wide``) and the totals."""
     n, *sample = report.input_shape
     inputs = f"input {n}×{'×'.join(map(str, sample))}"
     if report.input_shapes:
@@ -206,61 +339,73 @@ def summary(report: Report, console: Console, show_rf: bool = False) -> None:
         f"{'meta device' if report.device_mode == 'meta' else 'real CPU tensors'}"
     )
     console.print(Text(title, style="bold"))
-    console.print(layers_table(report, show_rf))
+    print_fitted(console, *layers_columns(report, show_rf), wide=wide)
     mismatched = [r for r in report.layers if r.check.status == "mismatch"]
     body: list[Text] = [Text(line) for line in totals_lines(report)]
     for r in mismatched:
         body.append(Text(f"✗ {r.name}: {'; '.join(r.check.mismatches)}", style="red"))
+    body.append(Text(CONVENTION, style="dim"))
     console.print(Panel(Group(*body), title="Totals", title_align="left", expand=False))
+
+
+def models_columns(specs: Sequence[ModelSpec]) -> tuple[list[Column], list[list[Cell]]]:
+    """The ``cnnstat models`` table's columns and rows."""
+    columns = [Column("Model"), Column("Source", drop=2), Column("Default input (C×H×W)", drop=1)]
+    return columns, [[s.name, s.source, format_shape(s.default_input_size)] for s in specs]
 
 
 def models_table(specs: Sequence[ModelSpec]) -> Table:
     """The ``cnnstat models`` table."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("Model")
-    table.add_column("Source")
-    table.add_column("Default input (C×H×W)")
-    for s in specs:
-        table.add_row(s.name, s.source, format_shape(s.default_input_size))
-    return table
+    return build_table(*models_columns(specs))
+
+
+def conv_columns(comparison: ConvComparison) -> tuple[list[Column], list[list[Cell]]]:
+    """The ``cnnstat conv`` table's columns and rows: the conv and any alternative."""
+    columns = [
+        Column("Layer", wrap=True, min_width=20), Column("Output"), Column("Params", "right"),
+        Column("Params w/o bias", "right", drop=2), Column("MACs", "right"),
+        Column("FLOPs", "right", drop=3), Column("vs conv", "right", drop=1),
+    ]  # fmt: skip
+    base = comparison.rows[0].macs
+    rows: list[list[Cell]] = []
+    for row in comparison.rows:
+        out = "×".join(map(str, (*row.output_spatial, row.out_channels)))
+        rows.append([
+            row.label, out, f"{row.params:,}", f"{row.params_without_bias:,}",
+            exact_and_human(row.macs), exact_and_human(row.flops),
+            f"{row.macs / base:.1%}" if base else "—",
+        ])  # fmt: skip
+    return columns, rows
+
+
+def conv_title(comparison: ConvComparison) -> str:
+    spec = comparison.spec
+    return f"input {'×'.join(map(str, (*spec.spatial, spec.in_channels)))} (lecture order, channels last)"
 
 
 def conv_table(comparison: ConvComparison) -> Table:
     """The ``cnnstat conv`` table: the conv and any alternative, with the ratio to the conv."""
-    spec = comparison.spec
-    in_shape = "×".join(map(str, (*spec.spatial, spec.in_channels)))
-    table = Table(
-        title=f"input {in_shape} (lecture order, channels last)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        title_justify="left",
-    )
-    for col, justify in (
-        ("Layer", "left"),
-        ("Output", "left"),
-        ("Params", "right"),
-        ("Params w/o bias", "right"),
-        ("MACs", "right"),
-        ("FLOPs", "right"),
-        ("vs conv", "right"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=col != "Layer")  # type: ignore[arg-type]
-    base = comparison.rows[0].macs
-    for row in comparison.rows:
-        out = "×".join(map(str, (*row.output_spatial, row.out_channels)))
-        table.add_row(
-            row.label,
-            out,
-            f"{row.params:,}",
-            f"{row.params_without_bias:,}",
-            exact_and_human(row.macs),
-            exact_and_human(row.flops),
-            f"{row.macs / base:.1%}" if base else "—",
-        )
-    return table
+    return build_table(*conv_columns(comparison), title=conv_title(comparison),
+                       title_justify="left")  # fmt: skip
 
 
-def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
+def print_conv(comparison: ConvComparison, console: Console, wide: bool = False) -> None:
+    """``cnnstat conv`` on the terminal, with the FLOPs convention."""
+    print_fitted(console, *conv_columns(comparison), wide=wide, title=conv_title(comparison),
+                 title_justify="left")  # fmt: skip
+    console.print(Text(CONV_CONVENTION, style="dim"))
+
+
+CONV_CONVENTION = (
+    "1 MAC = one multiply-add; FLOPs = 2 × MACs + 1 per output element of each conv's bias, "
+    "as `cnnstat summary` counts. Params count every conv's bias (a depthwise-separable pair "
+    "has two; the lecture's (h·w + 1)·C + C·C′ keeps only the depthwise one)."
+)
+
+
+def check_tables(
+    result: CrossCheck, console: Console, limit: int = 20, wide: bool = False
+) -> None:
     """Print ``cnnstat check``: totals per source, disagreeing layers, notes and the verdict."""
     r = result.report
     console.print(
@@ -271,42 +416,44 @@ def check_tables(result: CrossCheck, console: Console, limit: int = 20) -> None:
         )
     )
     base = r.totals.macs
-    totals = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("Source", "Params", "MACs", "vs cnnstat", "Note"):
-        totals.add_column(col, justify="left" if col in ("Source", "Note") else "right")
-    for t in result.totals:
-        totals.add_row(
+    hint = "--wide shows them; --format json has every figure"
+    columns = [
+        Column("Source"), Column("Params", "right", drop=2), Column("MACs", "right"),
+        Column("vs cnnstat", "right", drop=1), Column("Note", wrap=True, min_width=20, drop=3),
+    ]  # fmt: skip
+    rows: list[list[Cell]] = [
+        [
             t.source,
             f"{t.params:,}" if t.params is not None else "—",
             exact_and_human(t.macs) if t.macs is not None else "—",
             f"{t.macs / base:.4f}×" if t.macs is not None and base else "—",
             t.note,
-        )
-    console.print(totals)
+        ]
+        for t in result.totals
+    ]
+    print_fitted(console, columns, rows, wide=wide, hint=hint)
     if result.disagreements:
-        table = Table(
-            title=f"Layers where a source disagrees ({len(result.disagreements)})",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
-        for col in ("Layer", "Type", "cnnstat MACs", "fvcore MACs", "Formula", "Why"):
-            table.add_column(
-                col,
-                justify="right" if "MACs" in col else "left",
-                overflow="fold",
-                no_wrap=col != "Why" and col != "Layer",
-            )
-        for d in result.disagreements[:limit]:
-            table.add_row(
+        columns = [
+            Column("Layer"), Column("Type", drop=3), Column("cnnstat MACs", "right"),
+            Column("fvcore MACs", "right"), Column("Formula", "center", drop=2),
+            Column("Why", wrap=True, min_width=24, drop=1),
+        ]  # fmt: skip
+        rows = [
+            [
                 d.name,
                 d.type,
                 f"{d.cnnstat_macs:,}",
                 f"{d.fvcore_macs:,}" if d.fvcore_macs is not None else "—",
                 {"ok": "✓", "mismatch": "✗"}.get(d.formula, ""),
                 "; ".join(d.reasons),
-            )
-        console.print(table)
+            ]
+            for d in result.disagreements[:limit]
+        ]
+        print_fitted(
+            console, columns, rows, wide=wide, hint=hint,
+            title=f"Layers where a source disagrees ({len(result.disagreements)})",
+            title_justify="left",
+        )  # fmt: skip
         if len(result.disagreements) > limit:
             console.print(
                 f"… and {len(result.disagreements) - limit} more layers (--limit to show more)",
@@ -334,23 +481,25 @@ def format_ms(t: TimingStats | None) -> str:
     return f"{t.median:,.1f} [{t.p10:,.1f}–{t.p90:,.1f}]"
 
 
-def bench_table(run: BenchRun) -> Table:
-    """The ``cnnstat bench`` table: one row per model × device × batch × mode."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col, justify in (
-        ("Model", "left"), ("Device", "left"), ("Batch", "right"), ("Mode", "left"),
-        ("Forward ms", "right"), ("Backward ms", "right"), ("Total ms", "right"),
-        ("img/s", "right"), ("GFLOP/s", "right"), ("% ceiling", "right"),
-        ("Peak mem", "right"), ("Estimate (err)", "right"), ("Note", "left"),
-    ):  # fmt: skip
-        table.add_column(col, justify=justify, no_wrap=col != "Note")  # type: ignore[arg-type]
+def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
+    """The ``cnnstat bench`` table's columns, by priority, and rows."""
+    columns = [
+        Column("Model"), Column("Device", drop=4), Column("Batch", "right"), Column("Mode"),
+        Column("Forward ms", "right", drop=1), Column("Backward ms", "right", drop=2),
+        Column("Total ms", "right"), Column("img/s", "right", drop=3),
+        Column("FLOP/s", "right", drop=6), Column("% ceiling", "right", drop=7),
+        Column("Bound", drop=10), Column("Peak mem", "right", drop=5),
+        Column("Estimate (err)", "right", drop=8), Column("Note", wrap=True, min_width=16, drop=9),
+    ]  # fmt: skip
+    rows: list[list[Cell]] = []
     for r in run.results:
         if r.status != "ok":
             label = "OOM" if r.status == "oom" else "error"
-            table.add_row(
+            rows.append([
                 r.model, r.device, str(r.batch_size), r.mode, Text(label, style="bold red"),
-                "", "", "", "", "", "", "", oom_note(r) if r.status == "oom" else r.message,
-            )  # fmt: skip
+                "", Text(label, style="bold red"), "", "", "", "", "", "",
+                oom_note(r) if r.status == "oom" else r.message,
+            ])  # fmt: skip
             continue
         ceiling = ceiling_cell(r)
         err = r.memory_error
@@ -359,18 +508,24 @@ def bench_table(run: BenchRun) -> Table:
             if r.estimated_memory_bytes and err is not None
             else "—"
         )
-        table.add_row(
+        rows.append([
             r.model, r.device, str(r.batch_size), r.mode,
             format_ms(r.forward_ms), format_ms(r.backward_ms),
             f"{r.total_ms:,.1f}" if r.total_ms is not None else "—",
             f"{r.images_per_s:,.1f}" if r.images_per_s else "—",
-            f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            human_count(r.achieved_flops_per_s) if r.achieved_flops_per_s else "—",
             ceiling,
+            r.bound or "—",
             peak_cell(r),
             estimate,
-            noise_note(r),
-        )  # fmt: skip
-    return table
+            bench_note(r),
+        ])  # fmt: skip
+    return columns, rows
+
+
+def bench_table(run: BenchRun) -> Table:
+    """The ``cnnstat bench`` table: one row per model × device × batch × mode."""
+    return build_table(*bench_columns(run))
 
 
 def oom_note(r: BenchResult) -> str:
@@ -384,16 +539,16 @@ def oom_note(r: BenchResult) -> str:
     return f"out of memory: {asked}{had}"
 
 
-def ceiling_cell(r: BenchResult) -> str | Text:
-    """'62% tf32 compute': share of the matmul ceiling in the math that ran, and the roofline
-    verdict; a share above 100% is a wrongly measured ceiling and is flagged, never hidden."""
+def ceiling_cell(r: BenchResult) -> Cell:
+    """'62% tf32': share of the matmul ceiling in the math mode that ran. A share above 100%
+    is a wrongly measured ceiling and is flagged in red (the note says so), never hidden."""
     share = r.ceiling_share
     if share is None:
         return "—"
-    text = " ".join(x for x in (f"{share:.0%}", r.math or "", r.bound or "") if x)
-    if r.ceiling_exceeded:
-        return Text(f"{text} (above the ceiling: mis-measured)", style="bold red")
-    return text
+    # a tiny model's share is not "0%"
+    text = f"{share:.0%}" if share >= 0.01 else f"{share * 100:.2g}%"
+    text = f"{text} {r.math}" if r.math else text
+    return Text(f"{text} !", style="bold red") if r.ceiling_exceeded else text
 
 
 def peak_cell(r: BenchResult) -> str:
@@ -403,6 +558,15 @@ def peak_cell(r: BenchResult) -> str:
     if r.peak_reserved_bytes is not None:
         return f"{human_bytes(r.peak_memory_bytes)} (res. {human_bytes(r.peak_reserved_bytes)})"
     return human_bytes(r.peak_memory_bytes)
+
+
+def bench_note(r: BenchResult) -> Cell:
+    """The note of a measured cell: a ceiling that was measured wrong, then the noise flag."""
+    noise = noise_note(r)
+    if not r.ceiling_exceeded:
+        return noise
+    note = Text("ceiling mis-measured: share above 100%", style="bold red")
+    return note + Text("; ") + noise if noise else note
 
 
 def noise_note(r: BenchResult) -> str | Text:
@@ -445,44 +609,44 @@ def bench_footer(run: BenchRun) -> list[str]:
     return lines
 
 
-def compare_table(comparison: Comparison) -> Table:
-    """The ``cnnstat compare`` table, one row per model."""
+def compare_columns(comparison: Comparison) -> tuple[list[Column], list[list[Cell]]]:
+    """The ``cnnstat compare`` table's columns, by priority, and rows: one row per model."""
     timed = any(r.total_ms is not None for r in comparison.rows)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     columns = [
-        ("Model", "left"), ("Year", "right"), ("Salient feature", "left"), ("Params", "right"),
-        ("GMACs", "right"), ("GFLOPs", "right"), ("Param mem", "right"), ("Act./image", "right"),
-        ("Train peak CUDA", "right"), ("Top-1", "right"), ("Top-5", "right"),
+        Column("Model"), Column("Year", "right", drop=7),
+        Column("Salient feature", wrap=True, min_width=20, drop=5),
+        Column("Params", "right"), Column("MACs", "right"), Column("FLOPs", "right", drop=10),
+        Column("Param mem", "right", drop=9), Column("Act./image", "right", drop=8),
+        Column("Train peak CUDA", "right", drop=4), Column("Top-1 %", "right", drop=1),
+        Column("Top-5 %", "right", drop=3),
     ]  # fmt: skip
     if timed:
         columns += [
-            ("Fwd ms", "right"),
-            ("Bwd ms", "right"),
-            ("Total ms", "right"),
-            ("img/s", "right"),
-        ]
-    for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col != "Salient feature")  # type: ignore[arg-type]
+            Column("Fwd ms", "right", drop=2), Column("Bwd ms", "right", drop=2),
+            Column("Total ms", "right", drop=1), Column("img/s", "right", drop=2),
+        ]  # fmt: skip
 
     def num(v: float | None, fmt: str) -> str:
         return "—" if v is None else format(v, fmt)
 
+    def count(v: int | None) -> str:
+        return "—" if v is None else human_count(v)
+
+    def size(v: int | None) -> str:
+        return "—" if v is None else human_bytes(v)
+
+    rows: list[list[Cell]] = []
     for r in comparison.rows:
         if r.status != "ok":
-            error_cells: list[str | Text] = [
-                r.model, num(r.year, "d"), r.feature, Text(f"error: {r.message}", style="red"),
+            error_cells: list[Cell] = [
+                r.model, num(r.year, "d"), r.feature, Text("error", style="bold red"),
             ]  # fmt: skip
-            table.add_row(*error_cells, *[""] * (len(columns) - len(error_cells)))
+            rows.append([*error_cells, *[""] * (len(columns) - len(error_cells))])
             continue
-        cells: list[str | Text] = [
-            r.model, num(r.year, "d"), r.feature,
-            human_count(r.params) if r.params is not None else "—",
-            num(r.macs / 1e9 if r.macs is not None else None, ",.3f"),
-            num(r.flops / 1e9 if r.flops is not None else None, ",.3f"),
-            human_bytes(r.param_bytes) if r.param_bytes is not None else "—",
-            human_bytes(r.activation_bytes_per_image) if r.activation_bytes_per_image is not None else "—",
-            human_bytes(r.training_memory_bytes) if r.training_memory_bytes is not None else "—",
-            num(r.top1, ".2f"), num(r.top5, ".2f"),
+        cells: list[Cell] = [
+            r.model, num(r.year, "d"), r.feature, count(r.params), count(r.macs),
+            count(r.flops), size(r.param_bytes), size(r.activation_bytes_per_image),
+            size(r.training_memory_bytes), num(r.top1, ".2f"), num(r.top5, ".2f"),
         ]  # fmt: skip
         if timed:
             total: str | Text = num(r.total_ms, ",.1f")
@@ -492,8 +656,23 @@ def compare_table(comparison: Comparison) -> Table:
                 num(r.forward_ms, ",.1f"), num(r.backward_ms, ",.1f"), total,
                 num(r.images_per_s, ",.1f"),
             ]  # fmt: skip
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    return columns, rows
+
+
+def compare_table(comparison: Comparison) -> Table:
+    """The ``cnnstat compare`` table, one row per model."""
+    return build_table(*compare_columns(comparison))
+
+
+def print_compare(comparison: Comparison, console: Console, wide: bool = False) -> None:
+    """``cnnstat compare`` on the terminal: the columns that fit, the convention, the errors."""
+    print_fitted(console, *compare_columns(comparison), wide=wide)
+    notes = [CONVENTION]
+    if any(r.top1 is not None for r in comparison.rows):
+        notes.append("Top-1/top-5: ImageNet-1K accuracy of torchvision's DEFAULT weights.")
+    for note in notes:
+        console.print(Text(note, style="dim"))
 
 
 _PHASE_LABELS = {
@@ -516,7 +695,7 @@ def memory_rows(report: MemoryReport) -> list[tuple[str, str, str]]:
     return rows
 
 
-def memory_tables(report: MemoryReport, console: Console) -> None:
+def memory_tables(report: MemoryReport, console: Console, wide: bool = False) -> None:
     """The peaks, what is alive at each, the assumptions and the largest batch."""
     from cnnstat.memory.simulate import CATEGORIES
 
@@ -527,28 +706,20 @@ def memory_tables(report: MemoryReport, console: Console) -> None:
         + (", channels_last" if report.channels_last else ""),
         highlight=False,
     )
-    peaks = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    peaks.add_column("Phase", no_wrap=True)
-    peaks.add_column("Peak", justify="right", no_wrap=True)
-    peaks.add_column("Peak reached at", overflow="fold")
-    for row in memory_rows(report):
-        peaks.add_row(*row)
-    console.print(peaks)
+    columns = [Column("Phase"), Column("Peak", "right"),
+               Column("Peak reached at", wrap=True, min_width=20, drop=1)]  # fmt: skip
+    print_fitted(console, columns, [list(row) for row in memory_rows(report)], wide=wide)
     phases = [p for p in _PHASE_LABELS if p in report.breakdown]
     if phases:
-        alive = Table(title="Alive at each peak", box=box.SIMPLE_HEAD, pad_edge=False)
-        alive.add_column("What", no_wrap=True)
         short = {"inference": "inference", "train_step": "train step", "steady_step": "steady"}
-        for p in phases:
-            alive.add_column(short[p], justify="right", no_wrap=True)
+        columns = [Column("What"), *(Column(short[p], "right") for p in phases)]
+        rows: list[list[Cell]] = []
         for cat in CATEGORIES:
             values = [report.breakdown[p].get(cat, 0) for p in phases]
             if any(values):
-                alive.add_row(cat, *(human_bytes(v) if v else "—" for v in values))
-        alive.add_row(
-            "[bold]total[/]", *(f"[bold]{human_bytes(report.peak(p) or 0)}[/]" for p in phases)
-        )
-        console.print(alive)
+                rows.append([cat, *(human_bytes(v) if v else "—" for v in values)])
+        rows.append(["[bold]total[/]", *(f"[bold]{human_bytes(report.peak(p) or 0)}[/]" for p in phases)])
+        print_fitted(console, columns, rows, wide=wide, title="Alive at each peak")
     if report.max_batch_size is not None and report.budget_bytes is not None:
         console.print(
             f"Largest batch that fits {human_bytes(report.budget_bytes)} "

@@ -14,7 +14,14 @@ from typing import Any
 import cnnstat
 from cnnstat import calculator
 from cnnstat.compare import compare, published_accuracy
-from cnnstat.plots import accuracy_vs_macs_png, accuracy_vs_macs_points, layer_bars, layer_bars_png
+from cnnstat.plots import (
+    accuracy_vs_macs_png,
+    accuracy_vs_macs_points,
+    layer_bars,
+    layer_bars_png,
+    layer_bars_title,
+    missing_accuracy,
+)
 from cnnstat.zoo import TORCHVISION_CROP_SIZES
 
 
@@ -90,6 +97,11 @@ ALEXNET_LECTURE = (
 )
 
 
+def lecture_networks() -> set[str]:
+    """The models the lectures' comparison is about, and resnet50: a crowded plot labels them."""
+    return {m for c in CLASSIC_CLAIMS for m in c.variants} | {"resnet50"}
+
+
 def _stamp() -> str:
     import torch
 
@@ -97,13 +109,16 @@ def _stamp() -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """Markdown and CSV of the same rows."""
+    """Markdown for people (thousands separators, '—' for unknown) and raw CSV of the same rows."""
     import pandas as pd
+
+    from cnnstat.export import markdown_table
 
     frame = pd.DataFrame(rows)
     buf = io.StringIO()
     frame.to_csv(buf, index=False, lineterminator="\n")
-    return frame.to_markdown(index=False), buf.getvalue()
+    header = list(rows[0]) if rows else []
+    return markdown_table(header, [list(r.values()) for r in rows]), buf.getvalue()
 
 
 def _hwc(shape: tuple[int, ...] | None) -> str:
@@ -320,8 +335,13 @@ def lecture_reports(
         files[f"{name}.md"] = text
         files[f"{name}.csv"] = csv
         if name == "zoo":
-            files["accuracy_vs_macs.png"] = accuracy_vs_macs_png(accuracy_vs_macs_points(data))
+            # the lectures' networks are always labelled; the rest of the zoo where room is
+            files["accuracy_vs_macs.png"] = accuracy_vs_macs_png(
+                accuracy_vs_macs_points(data), missing=missing_accuracy(data),
+                always=lecture_networks(),
+            )
     if on_step is not None:
         on_step("plots", len(steps), len(steps) + 2)
-    files["vgg16_layers.png"] = layer_bars_png(layer_bars(cnnstat.analyze("vgg16")), "vgg16")
+    vgg16 = cnnstat.analyze("vgg16")
+    files["vgg16_layers.png"] = layer_bars_png(layer_bars(vgg16), "vgg16", layer_bars_title(vgg16))
     return files

@@ -32,8 +32,35 @@ def test_depthwise_separable_uses_lecture_formula():
     )
     standard, separable = result.rows
     assert standard.params == (3 * 3 * 3 + 1) * 64 == 1_792
-    assert separable.params == (3 * 3 + 1) * 3 + 3 * 64 == 222  # (h·w + 1)·C + C·C'
+    # a bias on both convs, as on the conv row; the lecture's (h·w + 1)·C + C·C' = 222
+    # keeps the depthwise one only: the bias-free count plus C
+    assert separable.params == (3 * 3 + 1) * 3 + (3 + 1) * 64 == 286
+    assert separable.params_without_bias == 3 * 3 * 3 + 3 * 64 == 219
+    assert separable.params_without_bias + 3 == 222
     assert separable.macs == 224 * 224 * 3 * 9 + 224 * 224 * 3 * 64
+
+
+def test_conv_flops_agree_with_summary():
+    """`cnnstat conv` and `cnnstat summary` cost a conv the same way: 2 FLOPs per MAC plus
+    one add per output element for the bias."""
+    import torch.nn as nn
+
+    import cnnstat
+
+    conv = calculator.conv_cost(spec((28, 28, 192), 32, (5,), padding=(2,)))
+    assert conv.flops == 2 * 120_422_400 + 28 * 28 * 32  # 240,869,888
+    report = cnnstat.analyze(nn.Conv2d(192, 32, 5, padding=2), input_size=(192, 28, 28))
+    assert report.totals.flops == conv.flops
+    assert report.totals.params == conv.params
+
+    sep = calculator.compare(
+        spec((56, 56, 32), 64, (3,), (2,), (1,)), depthwise_separable=True
+    ).rows[1]
+    pair = nn.Sequential(nn.Conv2d(32, 32, 3, 2, 1, groups=32), nn.Conv2d(32, 64, 1))
+    report = cnnstat.analyze(pair, input_size=(32, 56, 56))
+    assert (report.totals.params, report.totals.macs, report.totals.flops) == (
+        sep.params, sep.macs, sep.flops
+    )
 
 
 def test_one_and_three_dimensional_inputs():

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+import cnnstat
 from cnnstat import plots
 from cnnstat.cli import main
 from cnnstat.compare import CompareRow, Comparison, SortKey, compare
@@ -201,3 +202,89 @@ def test_ctrl_c_in_compare_bench_keeps_finished_rows(monkeypatch, capsys):
     assert exc.value.code == 130
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["model"] for r in rows] == ["lenet5"]
+@pytest.mark.parametrize("name", ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"])
+def test_vit_feature_names_its_real_patch_size(name):
+    from cnnstat.families import family_of
+
+    kernel = next(r.kernel for r in cnnstat.analyze(name).layers if r.name == "conv_proj")
+    _, feature = family_of(name)
+    assert f"{kernel[0]}x{kernel[1]} patches" in feature
+
+
+def _timed_cell(model, batch, fwd, bwd):
+    from cnnstat.bench.runner import BenchResult
+    from cnnstat.bench.stats import summarize
+
+    return BenchResult(model, "cpu", batch, "train", "fp32", False, False, 2,
+                       forward_ms=summarize(fwd), backward_ms=summarize(bwd))  # fmt: skip
+
+
+def test_time_per_image_bands_are_p10_p90_of_whole_steps():
+    from cnnstat.bench import BenchRun
+
+    run = BenchRun(environment={}, results=[_timed_cell("m", 2, [10.0, 12.0, 14.0], [10.0] * 3)])
+    # steps 20, 22, 24 ms; p10 at rank 0.2: 20.4, p90 at rank 1.8: 23.6; per image: / 2
+    ((batch, lo, hi),) = plots.time_per_image_bands([run])["m"]
+    assert batch == 2
+    assert lo == pytest.approx(10.2) and hi == pytest.approx(11.8)
+    png = plots.time_per_image_png(
+        plots.time_per_image_series([run]), "cpu", plots.time_per_image_bands([run])
+    )
+    assert plots.png_size(png)[0] == 1000
+
+
+def test_bubble_chart_labels_every_model_and_keeps_those_without_accuracy():
+    rows = (
+        CompareRow("resnet50", params=25_557_032, macs=4_089_184_256, top1=80.858),
+        CompareRow("resnet152", params=60_192_808, macs=11_513_626_624, top1=82.284),
+        CompareRow("vgg16", params=138_357_544, macs=15_470_264_320, top1=71.592),
+        CompareRow("vgg19", params=143_667_240, macs=19_632_062_464, top1=72.376),
+        CompareRow("lenet5", params=61_706, macs=416_520, top1=None),
+    )
+    comparison = Comparison(rows)
+    points = plots.accuracy_vs_macs_points(comparison)
+    missing = plots.missing_accuracy(comparison)
+    assert [p.label for p in missing] == ["lenet5"]
+    assert missing[0].x == pytest.approx(416_520 / 1e9)
+    fig = plots.accuracy_vs_macs_figure(points, missing)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+    assert {"resnet50", "resnet152", "vgg16", "vgg19", "lenet5"} <= set(texts)
+    assert any("torchvision DEFAULT weights" in t for t in texts)
+    legend = fig.axes[0].get_legend()
+    assert legend is not None and legend.get_title().get_text() == "Bubble area"
+    assert [t.get_text() for t in legend.get_texts()] == ["1 M params", "10 M params", "100 M params"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_plot_data_helpers():
+    assert plots.exact_count(1.25e9) == "1.25 G"  # never rounded to "1.2 G"
+    assert plots.exact_count(1e3) == "1 K" and plots.exact_count(0) == "0"
+    assert plots.spans_decades([1, 50, 0]) is False and plots.spans_decades([1, 101]) is True
+    resnet50 = cnnstat.analyze("resnet50")
+    assert len(plots.layer_bars(resnet50)) > plots.MAX_BARS
+    assert plots.plot_depth(resnet50, None) == 1  # stages by default for a deep model
+    assert plots.plot_depth(resnet50, 2) == 2  # --depth wins
+    vgg16 = cnnstat.analyze("vgg16")
+    assert plots.plot_depth(vgg16, None) is None  # 16 bars: every layer
+    title = plots.layer_bars_title(vgg16)
+    assert "vgg16" in title and "3×224×224" in title
+    assert "138.4 M params" in title and "15.5 G MACs" in title  # 138,357,544; 15,470,264,320
+
+
+def test_bubble_chart_of_a_crowded_zoo_still_labels_the_lecture_networks():
+    # 60 bubbles crowded on a small patch: not every label fits, the lecture ones must
+    points = [plots.Point(f"m{i}", 1 + (i % 10) * 0.05, 75 + (i // 10) * 0.2, 1e6 * (1 + i))
+              for i in range(59)] + [plots.Point("m59", 1000.0, 75.0, 1e6)]  # fmt: skip
+    assert len(points) > plots.LABEL_ALL
+    always = {"m0", "m17", "m33", "m59"}
+    fig = plots.accuracy_vs_macs_figure(points, always=always)
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert always <= labels
+    notes = [t.get_text() for t in fig.texts]
+    left_out = 60 - len(labels)
+    assert left_out > 0 and any(n.startswith(f"{left_out} of 60 bubbles") for n in notes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
