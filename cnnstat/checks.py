@@ -7,7 +7,7 @@ the MRO with ``isinstance``), never on its class name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +165,13 @@ def expected(
         and _attributes_differ(module, input_shape, conv_op)
     ):
         return _conv_op_expected(module, conv_op)
+    unbatched = isinstance(module, nn.modules.conv._ConvNd) and (
+        len(input_shape) == len(module.kernel_size) + 1
+    )
+    if unbatched:
+        # PyTorch runs a conv on one unbatched sample (C, *spatial) as a batch of one
+        found = expected(module, (1, *input_shape), input_shapes, conv_op)
+        return None if found is None else replace(found, output_shape=found.output_shape[1:])
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
         k = _tuple(module.kernel_size, len(spatial))
@@ -183,8 +190,6 @@ def expected(
             f.conv_transpose_macs(n, c_in, c_out, spatial, k, groups),
         )
     if isinstance(module, nn.modules.conv._ConvNd):
-        if len(input_shape) == len(module.kernel_size) + 1:
-            input_shape = (1, *input_shape)  # unbatched input
         n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
         k = _tuple(module.kernel_size, len(spatial))
         padding = _conv_padding(module, spatial)

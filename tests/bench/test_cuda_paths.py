@@ -226,7 +226,9 @@ def test_oom_cell_is_one_line_with_requested_and_available_bytes() -> None:
 
 
 def test_a_share_above_the_ceiling_is_flagged() -> None:
-    from cnnstat.render import ceiling_cell
+    from rich.text import Text
+
+    from cnnstat.render import bench_note, ceiling_cell
 
     over = BenchResult("m", "cuda", 1, "forward", "fp32", False, False, 1,
                        achieved_flops_per_s=153e12, ceiling_flops_per_s=100e12, math="fp32")
@@ -235,8 +237,11 @@ def test_a_share_above_the_ceiling_is_flagged() -> None:
                         bound="compute")
     assert over.ceiling_exceeded and over.to_dict()["ceiling_exceeded"] is True
     assert not under.ceiling_exceeded
-    assert "153%" in str(ceiling_cell(over)) and ceiling_cell(over) != "153% fp32"
-    assert str(ceiling_cell(under)) == "60% tf32 compute"
+    flagged = ceiling_cell(over)
+    assert isinstance(flagged, Text) and "153%" in flagged.plain and flagged.style
+    assert "100%" in str(bench_note(over))  # the note says the share is above 100%
+    assert str(ceiling_cell(under)) == "60% tf32" and under.bound == "compute"
+    assert bench_note(under) == ""
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
