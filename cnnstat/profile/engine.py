@@ -1,0 +1,390 @@
+"""``cnnstat profile``: per-module forward and backward time from torch.profiler, beside the analysis.
+
+Run order: a plain bench of the step (bench's warm-up and stopping rule, no hooks, no profiler),
+then the same step under torch.profiler with module ranges opened and closed by forward hooks.
+The hooks only enter and leave ``record_function`` ranges: they never synchronise the device.
+Each profiled step is its own ``cnnstat::step::<i>`` range, so every module gets one sample per
+step, and medians and p10-p90 come from bench's statistics.
+"""
+
+from __future__ import annotations
+
+import math as _math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from cnnstat.bench.stats import TimingStats, summarize
+from cnnstat.errors import InvalidInputError
+from cnnstat.profile.attribute import MODULE_PREFIX, STEP_PREFIX, Event, StepTimes, attribute
+from cnnstat.profile.records import LeafTimes, ProfileReport
+
+MODES = ("train", "forward")
+# Parsing profiler events costs far more than running them: cap the profiled steps.
+MAX_PROFILED_STEPS = 50
+
+
+def profile(
+    model_or_name: Any,
+    input_size: tuple[int, ...] | None = None,
+    batch_size: int = 1,
+    device: str = "cpu",
+    mode: str = "train",
+    dtype: str = "fp32",
+    depth: int | None = None,
+    warmup: int | None = None,
+    iters: int | None = None,
+    min_time_s: float = 1.0,
+    threads: int | None = None,
+    ceilings: tuple[float, float] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> ProfileReport:
+    """Time every module's forward and backward, and set them beside its FLOPs and bytes.
+
+    Args:
+        model_or_name: a zoo name, a custom ``"file.py:Name"``, or an nn.Module (with ``input_size``).
+        input_size: one sample's shape without the batch; default: the zoo model's.
+        batch_size: N of the timed input.
+        device: ``"cpu"`` or ``"cuda"``; CUDA without a device is an error.
+        mode: ``"train"`` (forward, then backward of a scalar loss) or ``"forward"`` (inference).
+        dtype: ``"fp32"``, or ``"fp16"``/``"bf16"`` under autocast.
+        depth: the depth rows roll up to by default (None: the finest modules).
+        warmup: warm-up steps; None: until the plain bench's timings settle.
+        iters: measured steps, plain and profiled; None: the plain bench runs for ``min_time_s``
+            and the profile repeats as many steps (at most 50).
+        min_time_s: the plain bench's minimum measuring time when ``iters`` is None.
+        threads: CPU threads; default all cores.
+        ceilings: (matmul FLOP/s, copy bytes/s) to judge bound-ness against; default: measured
+            with :mod:`cnnstat.bench.ceiling` in the math mode that runs.
+        on_progress: called with a short description of each phase.
+
+    Returns:
+        A :class:`ProfileReport`; ``interrupted`` when Ctrl-C stopped it, with what was measured.
+    """
+    import torch
+
+    import cnnstat
+    from cnnstat import zoo
+    from cnnstat.bench.ceiling import copy_bandwidth, math_mode, matmul_ceiling
+    from cnnstat.bench.runner import (
+        BenchConfig,
+        _Loop,
+        _torch_dtype,
+        resolve_devices,
+        validate_options,
+    )
+
+    say = on_progress or (lambda _text: None)
+    if mode not in MODES:
+        raise InvalidInputError(f"unknown mode '{mode}'; choose train or forward")
+    if device not in ("cpu", "cuda"):
+        raise InvalidInputError(f"unknown device '{device}'; choose cpu or cuda")
+    if batch_size < 1:
+        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+    if depth is not None and depth < 0:
+        raise InvalidInputError(f"depth must be >= 0, got {depth}")
+    if ceilings is not None and not all(c > 0 for c in ceilings):
+        raise InvalidInputError("ceilings must be positive")
+    devices, _ = resolve_devices((device,))
+    name = model_or_name if isinstance(model_or_name, str) else type(model_or_name).__name__
+    config = BenchConfig(
+        models=(name,), devices=devices, batch_sizes=(batch_size,), dtype=dtype,
+        warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads,
+    )  # fmt: skip
+    validate_options(config, devices)
+
+    say("analysing")
+    analysis = cnnstat.analyze(model_or_name, input_size=input_size, batch_size=batch_size)
+    size = analysis.input_shape[1:]
+    if isinstance(model_or_name, str):
+        model = zoo.build(zoo.resolve(model_or_name), meta=False)
+        name = analysis.model
+    else:
+        model = model_or_name
+    amp_dtype = _torch_dtype(dtype)
+    autocast = dtype != "fp32"
+    train = mode == "train"
+
+    n_threads = threads or os.cpu_count() or 1
+    previous_threads = torch.get_num_threads()
+    was_training = model.training
+    torch.set_num_threads(n_threads)
+    interrupted = False
+    bench_samples: list[float] = []
+    step_samples: list[float] = []
+    per_step: dict[int, StepTimes] = {}
+    try:
+        model = model.to(device)
+        model.train(train)
+        x = torch.randn(batch_size, *size, device=device)
+        timer = _timer(device)
+
+        def forward_step() -> list[float]:
+            with torch.inference_mode(), torch.autocast(device, dtype=amp_dtype, enabled=autocast):
+                timer.start()
+                model(x)
+                timer.mark()
+            return timer.elapsed_ms()  # type: ignore[no-any-return]
+
+        def train_step() -> list[float]:
+            for p in model.parameters():
+                p.grad = None
+            timer.start()
+            with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
+                out = model(x)
+                out = out[0] if isinstance(out, (tuple, list)) else out
+                loss = out.float().mean()
+            timer.mark()
+            if loss.requires_grad:
+                loss.backward()
+            timer.mark()
+            return timer.elapsed_ms()  # type: ignore[no-any-return]
+
+        step = train_step if train else forward_step
+        loop = _Loop(config)
+        try:
+            say("plain bench: warm-up")
+            loop.warmup(step)
+            say("plain bench: measuring")
+            bench_samples = [sum(s) for s in loop.measure(step)]
+            n_profiled = iters if iters is not None else len(bench_samples)
+            n_profiled = max(1, min(n_profiled, MAX_PROFILED_STEPS))
+            say(f"profiling {n_profiled} steps")
+            events = _profiled(model, step, n_profiled, device, name, step_samples)
+        except KeyboardInterrupt:
+            interrupted = True
+            events = _LAST_EVENTS.pop() if _LAST_EVENTS else []
+        say("attributing")
+        per_step = attribute(events)
+    finally:
+        _LAST_EVENTS.clear()
+        torch.set_num_threads(previous_threads)
+        model.train(was_training)
+        _free(device)
+
+    if ceilings is None:
+        say("measuring the device's ceilings")
+        math = math_mode(device, amp_dtype)
+        ceilings = (matmul_ceiling(device, math=math), copy_bandwidth(device))
+    else:
+        math = math_mode(device, amp_dtype)
+    steps = sorted(s for s in per_step if 0 <= s < len(step_samples))
+    leaves = _leaves(analysis, model, [per_step[s] for s in steps], dtype, name)
+    return ProfileReport(
+        model=name,
+        device=device,
+        mode=mode,
+        dtype=dtype,
+        batch_size=batch_size,
+        input_shape=tuple(analysis.input_shape),
+        threads=n_threads,
+        math=math,
+        ceiling_flops_per_s=ceilings[0],
+        bandwidth_bytes_per_s=ceilings[1],
+        step=summarize([step_samples[s] for s in steps]) if steps else None,
+        bench=summarize(bench_samples) if bench_samples else None,
+        leaves=tuple(leaves),
+        module_types={n: type(m).__name__ for n, m in model.named_modules()},
+        depth=depth,
+        interrupted=interrupted,
+    )
+
+
+# The events of a profile that Ctrl-C interrupted, handed from the profiler's clean-up.
+_LAST_EVENTS: list[list[Event]] = []
+
+
+def _timer(device: str) -> Any:
+    from cnnstat.bench.timers import CpuTimer, CudaTimer
+
+    return CudaTimer() if device == "cuda" else CpuTimer()
+
+
+def _free(device: str) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _profiled(
+    model: Any,
+    step: Callable[[], list[float]],
+    n: int,
+    device: str,
+    root_name: str,
+    step_samples: list[float],
+) -> list[Event]:
+    """Run ``n`` steps (after one discarded profiled step) under torch.profiler with module ranges.
+
+    ``step_samples`` receives each finished step's wall milliseconds as it ends, so an
+    interrupted run keeps the finished steps; their events are then left in ``_LAST_EVENTS``.
+    """
+    import torch
+    from torch.autograd.profiler import record_function
+    from torch.profiler import ProfilerActivity
+
+    names = {id(m): n for n, m in model.named_modules()}
+    open_ranges: list[Any] = []
+
+    def enter(module: Any, args: Any) -> None:
+        qualified = names.get(id(module))
+        if qualified is None:
+            return  # a module outside the profiled model
+        r = record_function(MODULE_PREFIX + qualified)
+        r.__enter__()
+        open_ranges.append(r)
+
+    def leave(module: Any, args: Any, output: Any) -> None:
+        if id(module) in names and open_ranges:
+            open_ranges.pop().__exit__(None, None, None)
+
+    activities = [ProfilerActivity.CPU]
+    if device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    pre = torch.nn.modules.module.register_module_forward_pre_hook(enter)
+    post = torch.nn.modules.module.register_module_forward_hook(leave)
+    prof = torch.profiler.profile(activities=activities)
+    try:
+        prof.__enter__()
+        try:
+            for i in range(-1, n):  # step -1 is the profiler's own warm-up, discarded
+                with record_function(f"{STEP_PREFIX}{i}"):
+                    phases = step()
+                while open_ranges:  # a forward that raised leaves ranges open
+                    open_ranges.pop().__exit__(None, None, None)
+                if i >= 0:
+                    step_samples.append(sum(phases))
+        finally:
+            while open_ranges:
+                open_ranges.pop().__exit__(None, None, None)
+            prof.__exit__(None, None, None)
+    except KeyboardInterrupt:
+        _LAST_EVENTS.append(_events(prof, device))
+        raise
+    finally:
+        pre.remove()
+        post.remove()
+    return _events(prof, device)
+
+
+def _events(prof: Any, device: str) -> list[Event]:
+    """The profiler's CPU-side events as :class:`Event`s, costed in CPU or own-kernel time."""
+    try:
+        raw = [e for e in prof.events() if _is_cpu(e)]
+    except Exception:  # the profiler was stopped before it collected anything
+        return []
+    return to_events(raw, device)
+
+
+def _is_cpu(e: Any) -> bool:
+    return str(getattr(e, "device_type", "DeviceType.CPU")).endswith("CPU")
+
+
+def to_events(raw: list[Any], device: str) -> list[Event]:
+    """Convert torch's ``FunctionEvent``s (or look-alikes with ``name``, ``cpu_parent``,
+    ``sequence_nr``, ``self_cpu_time_total``, ``self_device_time_total``) to :class:`Event`s."""
+    index = {id(e): i for i, e in enumerate(raw)}
+    out = []
+    for e in raw:
+        parent = getattr(e, "cpu_parent", None)
+        cost = e.self_device_time_total if device == "cuda" else e.self_cpu_time_total
+        out.append(
+            Event(
+                name=e.name,
+                parent=index.get(id(parent)) if parent is not None else None,
+                sequence_nr=int(getattr(e, "sequence_nr", -1)),
+                self_us=float(cost),
+            )
+        )
+    return out
+
+
+def _leaves(
+    analysis: Any, model: Any, steps: list[StepTimes], dtype: str, root_label: str
+) -> list[LeafTimes]:
+    """One entry per analysed module (and per profiled module the analysis has no row for)."""
+    itemsize = {"fp32": 4, "fp16": 2, "bf16": 2}[dtype]
+    modules = dict(model.named_modules())
+    entries: dict[str, dict[str, Any]] = {}
+    for r in analysis.layers:
+        if not r.called:
+            continue
+        key = "" if r.depth == 0 else r.name
+        e = entries.setdefault(
+            key, {"type": r.type, "flops": 0, "bytes": 0, "params": 0, "macs": 0,
+                  "own": r.own_ops_only},
+        )  # fmt: skip
+        e["flops"] += r.flops
+        e["macs"] += r.macs
+        e["params"] += r.params
+        e["bytes"] += _bytes_moved(r, itemsize)
+    for st in steps:
+        for key in (*st.forward_us, *st.backward_us):
+            if key not in entries and key in modules:
+                entries[key] = {"type": type(modules[key]).__name__, "flops": 0, "bytes": 0,
+                                "params": 0, "macs": 0, "own": bool(list(modules[key].children()))}
+    leaves = []
+    for key, e in entries.items():
+        leaves.append(
+            LeafTimes(
+                key=key,
+                type=e["type"],
+                kind=kind_of(modules.get(key), own_ops_only=e["own"], macs=e["macs"]),
+                flops=e["flops"],
+                bytes=e["bytes"],
+                params=e["params"],
+                forward_samples_ms=tuple(st.forward_us.get(key, 0.0) / 1e3 for st in steps),
+                backward_samples_ms=tuple(st.backward_us.get(key, 0.0) / 1e3 for st in steps),
+            )
+        )
+    return leaves
+
+
+def _numel(shape: tuple[int, ...] | None) -> int:
+    return _math.prod(shape) if shape else 0
+
+
+def _bytes_moved(r: Any, itemsize: int) -> int:
+    """Bytes a layer moves: its input read, its output written and its weights read.
+
+    A container's own ops (a residual add, a flatten, attention's matmuls) have no input and
+    output of their own: each element they produce is taken to read two operands and write
+    one, counted from the activations they allocate or, for in-place ops (``out += x``), from
+    their elementwise FLOPs (one per element).
+    """
+    if r.own_ops_only:
+        elements = max(0, r.flops - 2 * r.macs)
+        return 3 * max(int(r.activation_bytes), elements * itemsize)
+    return (_numel(r.input_shape) + _numel(r.output_shape) + r.params) * itemsize
+
+
+def kind_of(module: Any, own_ops_only: bool = False, macs: int = 0) -> str:
+    """What a layer is, by its type's MRO: conv, depthwise conv, linear, attention, norm,
+    elementwise, pool or other; a container's own ops are matmul or elementwise."""
+    from torch import nn
+
+    if own_ops_only or module is None:
+        return "matmul" if macs else "elementwise"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        groups, cin = module.groups, module.in_channels
+        return "depthwise conv" if groups > 1 and groups == cin else "conv"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, nn.MultiheadAttention):
+        return "attention"
+    mro_modules = {c.__module__ for c in type(module).__mro__}
+    if mro_modules & {"torch.nn.modules.batchnorm", "torch.nn.modules.normalization",
+                      "torch.nn.modules.instancenorm"}:  # fmt: skip
+        return "norm"
+    if "torch.nn.modules.activation" in mro_modules:
+        return "elementwise"
+    if "torch.nn.modules.pooling" in mro_modules:
+        return "pool"
+    return "other"
+
+
+__all__ = ["MODES", "TimingStats", "kind_of", "profile", "to_events"]
