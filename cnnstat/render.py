@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cnnstat.compare import Comparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.memory import MemoryReport
+    from cnnstat.profile import ProfileReport
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
 
@@ -484,3 +485,79 @@ def memory_tables(report: MemoryReport, console: Console) -> None:
     console.print("Assumptions:", style="dim")
     for a in report.assumptions:
         console.print(f"  • {a}", style="dim", highlight=False)
+
+
+def profile_table(report: ProfileReport, depth: int | None = None) -> Table:
+    """The ``cnnstat profile`` table: one row per module at ``depth``, then unattributed and total."""
+    train = report.mode == "train"
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=False)
+    columns = [("Layer", "left"), ("Type", "left"), ("Forward ms", "right")]
+    if train:
+        columns.append(("Backward ms", "right"))
+    columns += [("Share", "right"), ("FLOPs", "right"), ("Bytes", "right"),
+                ("GFLOP/s", "right"), ("GB/s", "right"), ("Bound", "left")]  # fmt: skip
+    for col, justify in columns:
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in report.rows(depth):
+        cells = [r.name, r.type, format_ms_fine(r.forward_ms)]
+        if train:
+            cells.append(format_ms_fine(r.backward_ms))
+        cells += [
+            f"{r.share:.1%}" if r.share is not None else "—",
+            human_count(r.flops) if r.flops else "—",
+            human_bytes(r.bytes) if r.bytes else "—",
+            f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
+            r.bound or "—",
+        ]
+        table.add_row(*cells)
+    unattributed = report.unattributed_ms(depth)
+    total = report.total_ms
+    blank = [""] * (1 if train else 0)
+    table.add_section()
+    table.add_row(
+        Text("unattributed", style="italic"), "overhead, loss, gaps",
+        f"{unattributed:,.2f}" if unattributed is not None else "—", *blank,
+        f"{unattributed / total:.1%}" if unattributed is not None and total else "—",
+        "", "", "", "", "",
+    )  # fmt: skip
+    table.add_row(
+        Text("total step", style="bold"), "", format_ms_fine(report.step), *blank,
+        "100.0%" if total else "—", "", "", "", "", "",
+    )  # fmt: skip
+    return table
+
+
+def format_ms_fine(t: TimingStats | None) -> str:
+    """'1.23 [1.19–1.30]': median and p10–p90 in milliseconds, to the hundredth."""
+    if t is None:
+        return "—"
+    return f"{t.median:,.2f} [{t.p10:,.2f}–{t.p90:,.2f}]"
+
+
+def profile_footer(report: ProfileReport, depth: int | None = None) -> list[str]:
+    """What the profile was checked against and how it was measured, under the table."""
+    d = report.to_dict(depth)
+    lines = [
+        f"{report.model} · {report.device} · batch {report.batch_size} · {report.mode} · "
+        f"{report.dtype} · {report.threads} threads · {report.iterations} profiled steps",
+    ]
+    if d["bench_ms"] is not None:
+        ratio = d["profiled_over_bench"]
+        check = d["attributed_over_bench"]
+        lines.append(
+            f"Plain bench step (no profiler, no hooks): {format_ms_fine(report.bench)} ms; "
+            + (f"profiled step {ratio:.2f}× it; " if ratio else "")
+            + (f"the rows sum to {check:.0%} of it." if check is not None else "")
+        )
+    lines.append(
+        f"Ceilings ({report.math}): matmul {report.ceiling_flops_per_s / 1e9:,.1f} GFLOP/s, "
+        f"copy {report.bandwidth_bytes_per_s / 1e9:,.1f} GB/s. Achieved rates and the bound "
+        "use forward FLOPs and bytes (inputs read, outputs written, weights read) over the "
+        "forward median."
+    )
+    lines.append("Times are medians [p10–p90] over the profiled steps; unattributed is the "
+                 "whole step's median less the rows' medians.")
+    if report.interrupted:
+        lines.append("Interrupted: the table holds the steps finished before Ctrl-C.")
+    return lines

@@ -162,12 +162,16 @@ def profile(
         model.train(was_training)
         _free(device)
 
-    if ceilings is None:
+    math = math_mode(device, amp_dtype)
+    if ceilings is None and interrupted:
+        ceilings = (0.0, 0.0)  # unknown: no bound is judged
+    elif ceilings is None:
         say("measuring the device's ceilings")
-        math = math_mode(device, amp_dtype)
-        ceilings = (matmul_ceiling(device, math=math), copy_bandwidth(device))
-    else:
-        math = math_mode(device, amp_dtype)
+        try:
+            ceilings = (matmul_ceiling(device, math=math), copy_bandwidth(device))
+        except KeyboardInterrupt:
+            interrupted = True
+            ceilings = (0.0, 0.0)
     steps = sorted(s for s in per_step if 0 <= s < len(step_samples))
     leaves = _leaves(analysis, model, [per_step[s] for s in steps], dtype, name)
     return ProfileReport(

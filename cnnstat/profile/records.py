@@ -115,9 +115,15 @@ class ProfileReport:
 
     def rows(self, depth: int | None = None) -> list[ProfileRow]:
         """Rows at ``depth`` (None: the report's depth), each summing its modules step by step."""
+        return self._rows(self.depth if depth is None else depth)
+
+    def leaf_rows(self) -> list[ProfileRow]:
+        """Rows of the finest modules, whatever the report's depth."""
+        return self._rows(None)
+
+    def _rows(self, depth: int | None) -> list[ProfileRow]:
         from cnnstat.bench.ceiling import bound
 
-        depth = self.depth if depth is None else depth
         groups: dict[str, list[LeafTimes]] = {}
         for leaf in self.leaves:
             groups.setdefault(rollup_name(leaf.key, depth), []).append(leaf)
