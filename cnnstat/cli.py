@@ -972,7 +972,7 @@ def profile(
         int | None,
         typer.Option(
             help="Measured steps, plain and profiled. Default: the plain bench runs for "
-            "--min-time and the profile repeats as many steps (at most 50).",
+            "--min-time and the profile repeats as many steps (at most 20).",
             show_default=False,
         ),
     ] = None,

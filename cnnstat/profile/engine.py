@@ -21,7 +21,7 @@ from cnnstat.profile.records import LeafTimes, ProfileReport
 
 MODES = ("train", "forward")
 # Parsing profiler events costs far more than running them: cap the profiled steps.
-MAX_PROFILED_STEPS = 50
+MAX_PROFILED_STEPS = 20
 
 
 def profile(
@@ -51,7 +51,7 @@ def profile(
         depth: the depth rows roll up to by default (None: the finest modules).
         warmup: warm-up steps; None: until the plain bench's timings settle.
         iters: measured steps, plain and profiled; None: the plain bench runs for ``min_time_s``
-            and the profile repeats as many steps (at most 50).
+            and the profile repeats as many steps (at most 20).
         min_time_s: the plain bench's minimum measuring time when ``iters`` is None.
         threads: CPU threads; default all cores.
         ceilings: (matmul FLOP/s, copy bytes/s) to judge bound-ness against; default: measured
@@ -108,6 +108,7 @@ def profile(
     n_threads = threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
     was_training = model.training
+    home = next((p.device for p in model.parameters()), None)  # a user's module goes back there
     torch.set_num_threads(n_threads)
     interrupted = False
     bench_samples: list[float] = []
@@ -160,6 +161,8 @@ def profile(
         _LAST_EVENTS.clear()
         torch.set_num_threads(previous_threads)
         model.train(was_training)
+        if home is not None and not isinstance(model_or_name, str):
+            model.to(home)
         _free(device)
 
     math = math_mode(device, amp_dtype)
