@@ -971,13 +971,13 @@ def profile(
     iters: Annotated[
         int | None,
         typer.Option(
-            help="Measured steps, plain and profiled. Default: the plain bench runs for "
-            "--min-time and the profile repeats as many steps (at most 20).",
+            help="Measured steps, plain and profiled each, alternating. Default: as many "
+            "as fill --min-time (at least 5, at most 20).",
             show_default=False,
         ),
     ] = None,
     min_time: Annotated[
-        float, typer.Option(help="Measure the plain bench for at least this many seconds.")
+        float, typer.Option(help="Plain steps take at least this many seconds in all.")
     ] = 1.0,
     threads: Annotated[
         int | None, typer.Option(help="CPU threads. Default: all cores.", show_default=False)

@@ -1,10 +1,11 @@
 """``cnnstat profile``: per-module forward and backward time from torch.profiler, beside the analysis.
 
-Run order: a plain bench of the step (bench's warm-up and stopping rule, no hooks, no profiler),
-then the same step under torch.profiler with module ranges opened and closed by forward hooks.
-The hooks only enter and leave ``record_function`` ranges: they never synchronise the device.
-Each profiled step is its own ``cnnstat::step::<i>`` range, so every module gets one sample per
-step, and medians and p10-p90 come from bench's statistics.
+Plain steps (no profiler, no hooks; bench's warm-up first) alternate with profiled steps,
+so both see the same machine even when its load changes. In a profiled step, module ranges
+are opened and closed by forward hooks. The hooks only enter and leave ``record_function``
+ranges: they never synchronise the device. Each profiled step is its own
+``cnnstat::step::<i>`` range, so every module gets one sample per step, and medians and
+p10-p90 come from bench's statistics.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def profile(
     bench_samples: list[float] = []
     step_samples: list[float] = []
     per_step: dict[int, StepTimes] = {}
+    events: list[list[Event]] = []
     try:
         model = model.to(device)
         model.train(train)
@@ -142,23 +144,17 @@ def profile(
             return timer.elapsed_ms()  # type: ignore[no-any-return]
 
         step = train_step if train else forward_step
-        loop = _Loop(config)
         try:
-            say("plain bench: warm-up")
-            loop.warmup(step)
-            say("plain bench: measuring")
-            bench_samples = [sum(s) for s in loop.measure(step)]
-            n_profiled = iters if iters is not None else len(bench_samples)
-            n_profiled = max(1, min(n_profiled, MAX_PROFILED_STEPS))
-            say(f"profiling {n_profiled} steps")
-            events = _profiled(model, step, n_profiled, device, name, step_samples)
+            say("warm-up")
+            _Loop(config).warmup(step)
+            say("plain bench and profile, step by step")
+            _interleaved(step, model, device, config, bench_samples, step_samples, events, say)
         except KeyboardInterrupt:
             interrupted = True
-            events = _LAST_EVENTS.pop() if _LAST_EVENTS else []
         say("attributing")
-        per_step = attribute(events)
+        for chunk in events:
+            per_step.update(attribute(chunk))
     finally:
-        _LAST_EVENTS.clear()
         torch.set_num_threads(previous_threads)
         model.train(was_training)
         if home is not None and not isinstance(model_or_name, str):
@@ -197,10 +193,6 @@ def profile(
     )
 
 
-# The events of a profile that Ctrl-C interrupted, handed from the profiler's clean-up.
-_LAST_EVENTS: list[list[Event]] = []
-
-
 def _timer(device: str) -> Any:
     from cnnstat.bench.timers import CpuTimer, CudaTimer
 
@@ -217,18 +209,46 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _profiled(
-    model: Any,
+def _interleaved(
     step: Callable[[], list[float]],
-    n: int,
+    model: Any,
     device: str,
-    root_name: str,
+    config: Any,
+    bench_samples: list[float],
     step_samples: list[float],
-) -> list[Event]:
-    """Run ``n`` steps (after one discarded profiled step) under torch.profiler with module ranges.
+    events: list[list[Event]],
+    say: Callable[[str], None],
+) -> None:
+    """Alternate plain and profiled steps, so that both see the same machine.
 
-    ``step_samples`` receives each finished step's wall milliseconds as it ends, so an
-    interrupted run keeps the finished steps; their events are then left in ``_LAST_EVENTS``.
+    The first plain step sizes the run when ``config.iters`` is None: enough steps for
+    ``config.min_time_s`` of plain stepping, at least ``config.min_iters``, at most
+    ``MAX_PROFILED_STEPS``. One profiled step is run and discarded before the first kept one.
+    Each list grows as its step ends, so Ctrl-C keeps every finished step.
+    """
+    bench_samples.append(sum(step()))
+    n = config.iters
+    if n is None:
+        wanted = config.min_time_s * 1e3 / max(bench_samples[0], 1e-6)
+        n = max(config.min_iters, _math.ceil(wanted))
+    n = max(1, min(n, MAX_PROFILED_STEPS))
+    _profiled_step(step, model, device, -1)  # the profiler's own first-use costs
+    for i in range(n):
+        say(f"step {i + 1} of {n}: plain, then profiled")
+        if i > 0:
+            bench_samples.append(sum(step()))
+        phases, chunk = _profiled_step(step, model, device, i)
+        events.append(chunk)
+        step_samples.append(sum(phases))
+
+
+def _profiled_step(
+    step: Callable[[], list[float]], model: Any, device: str, index: int
+) -> tuple[list[float], list[Event]]:
+    """One step under torch.profiler, with a ``cnnstat::module::<name>`` range per module call.
+
+    The hooks only enter and leave ranges; they are installed for this step alone, so plain
+    steps run without them. The profiler starts before and stops after the step's timer.
     """
     import torch
     from torch.autograd.profiler import record_function
@@ -252,30 +272,21 @@ def _profiled(
     activities = [ProfilerActivity.CPU]
     if device == "cuda":
         activities.append(ProfilerActivity.CUDA)
+    prof = torch.profiler.profile(activities=activities)
     pre = torch.nn.modules.module.register_module_forward_pre_hook(enter)
     post = torch.nn.modules.module.register_module_forward_hook(leave)
-    prof = torch.profiler.profile(activities=activities)
     try:
-        prof.__enter__()
-        try:
-            for i in range(-1, n):  # step -1 is the profiler's own warm-up, discarded
-                with record_function(f"{STEP_PREFIX}{i}"):
+        with prof:
+            try:
+                with record_function(f"{STEP_PREFIX}{index}"):
                     phases = step()
-                while open_ranges:  # a forward that raised leaves ranges open
+            finally:
+                while open_ranges:  # a forward that raised leaves its ranges open
                     open_ranges.pop().__exit__(None, None, None)
-                if i >= 0:
-                    step_samples.append(sum(phases))
-        finally:
-            while open_ranges:
-                open_ranges.pop().__exit__(None, None, None)
-            prof.__exit__(None, None, None)
-    except KeyboardInterrupt:
-        _LAST_EVENTS.append(_events(prof, device))
-        raise
     finally:
         pre.remove()
         post.remove()
-    return _events(prof, device)
+    return phases, _events(prof, device)
 
 
 def _events(prof: Any, device: str) -> list[Event]:
