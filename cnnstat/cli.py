@@ -1044,7 +1044,7 @@ def profile(
         if chosen is Format.table or output is not None:
             from cnnstat.render import profile_footer, profile_table
 
-            _stdout.print(profile_table(report))
+            _stdout.print(profile_table(report, width=_stdout.width))
             for line in profile_footer(report):
                 _stdout.print(line, style="dim", highlight=False, markup=False)
         else:

@@ -487,44 +487,52 @@ def memory_tables(report: MemoryReport, console: Console) -> None:
         console.print(f"  • {a}", style="dim", highlight=False)
 
 
-def profile_table(report: ProfileReport, depth: int | None = None) -> Table:
-    """The ``cnnstat profile`` table: one row per module at ``depth``, then unattributed and total."""
+def profile_table(report: ProfileReport, depth: int | None = None,
+                  width: int | None = None) -> Table:
+    """The ``cnnstat profile`` table: one row per module at ``depth``, then unattributed and total.
+
+    For a narrow ``width`` the p10–p90 ranges go first, then bytes and GB/s, then the type;
+    the layer's name always stays.
+    """
     train = report.mode == "train"
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=False)
-    columns = [("Layer", "left"), ("Type", "left"), ("Forward ms", "right")]
-    if train:
-        columns.append(("Backward ms", "right"))
-    columns += [("Share", "right"), ("FLOPs", "right"), ("Bytes", "right"),
-                ("GFLOP/s", "right"), ("GB/s", "right"), ("Bound", "left")]  # fmt: skip
+    wide = width is None or width >= 150
+    keep_bytes = width is None or width >= 110
+    keep_type = width is None or width >= 90
+    ms = format_ms_fine if wide else (lambda t: "—" if t is None else f"{t.median:,.2f}")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = [("Layer", "left"), ("Type", "left"), ("Forward ms", "right"),
+               ("Backward ms", "right"), ("Share", "right"), ("FLOPs", "right"),
+               ("Bytes", "right"), ("GFLOP/s", "right"), ("GB/s", "right"), ("Bound", "left")]
+    shown = [c for c, _ in columns if (c != "Backward ms" or train)
+             and (c not in ("Bytes", "GB/s") or keep_bytes) and (c != "Type" or keep_type)]
     for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        if col in shown:
+            table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+
+    def add(cells: dict[str, object]) -> None:
+        table.add_row(*(cells.get(c, "") for c in shown))  # type: ignore[arg-type]
+
     for r in report.rows(depth):
-        cells = [r.name, r.type, format_ms_fine(r.forward_ms)]
-        if train:
-            cells.append(format_ms_fine(r.backward_ms))
-        cells += [
-            f"{r.share:.1%}" if r.share is not None else "—",
-            human_count(r.flops) if r.flops else "—",
-            human_bytes(r.bytes) if r.bytes else "—",
-            f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
-            f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
-            r.bound or "—",
-        ]
-        table.add_row(*cells)
+        add({
+            "Layer": r.name, "Type": r.type, "Forward ms": ms(r.forward_ms),
+            "Backward ms": ms(r.backward_ms),
+            "Share": f"{r.share:.1%}" if r.share is not None else "—",
+            "FLOPs": human_count(r.flops) if r.flops else "—",
+            "Bytes": human_bytes(r.bytes) if r.bytes else "—",
+            "GFLOP/s": f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            "GB/s": f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
+            "Bound": r.bound or "—",
+        })  # fmt: skip
     unattributed = report.unattributed_ms(depth)
     total = report.total_ms
-    blank = [""] * (1 if train else 0)
     table.add_section()
-    table.add_row(
-        Text("unattributed", style="italic"), "overhead, loss, gaps",
-        f"{unattributed:,.2f}" if unattributed is not None else "—", *blank,
-        f"{unattributed / total:.1%}" if unattributed is not None and total else "—",
-        "", "", "", "", "",
-    )  # fmt: skip
-    table.add_row(
-        Text("total step", style="bold"), "", format_ms_fine(report.step), *blank,
-        "100.0%" if total else "—", "", "", "", "", "",
-    )  # fmt: skip
+    add({
+        "Layer": Text("unattributed", style="italic"), "Type": "overhead, loss, gaps",
+        "Forward ms": f"{unattributed:,.2f}" if unattributed is not None else "—",
+        "Share": f"{unattributed / total:.1%}" if unattributed is not None and total else "—",
+    })  # fmt: skip
+    add({"Layer": Text("total step", style="bold"), "Forward ms": ms(report.step),
+         "Share": "100.0%" if total else "—"})  # fmt: skip
     return table
 
 
@@ -558,6 +566,10 @@ def profile_footer(report: ProfileReport, depth: int | None = None) -> list[str]
     )
     lines.append("Times are medians [p10–p90] over the profiled steps; unattributed is the "
                  "whole step's median less the rows' medians.")
+    breakdown = report.unattributed_breakdown_ms(depth)
+    if breakdown:
+        lines.append("Unattributed: " + "; ".join(
+            f"{cause} {ms:,.2f} ms" for cause, ms in breakdown.items()) + ".")
     if report.interrupted:
         lines.append("Interrupted: the table holds the steps finished before Ctrl-C.")
     return lines

@@ -39,12 +39,22 @@ class Event:
     self_us: float
 
 
+# Causes of unattributed time that the events can name; the rest of the step is gaps.
+IN_MODULES = "between ops inside modules"  # Python and hook time in a module's forward
+OUTSIDE = "ops outside the model"  # the loss, the backward's seed gradient
+AUTOGRAD = "autograd nodes of no module"  # AccumulateGrad, the loss's backward
+STEP = "between ops outside modules"  # the step's own Python, the autograd engine
+OVERHEADS = (IN_MODULES, OUTSIDE, AUTOGRAD, STEP)
+
+
 @dataclass
 class StepTimes:
     """One step's attributed microseconds, per module name, forward and backward."""
 
     forward_us: dict[str, float] = field(default_factory=dict)
     backward_us: dict[str, float] = field(default_factory=dict)
+    # what no module is charged with, by cause (see OVERHEADS)
+    overhead_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def attributed_us(self) -> float:
@@ -91,16 +101,25 @@ def attribute(events: Sequence[Event]) -> dict[int, StepTimes]:
         if s is None:
             continue
         times = out.setdefault(s, StepTimes())
-        if e.name.startswith((STEP_PREFIX, MODULE_PREFIX)):
-            continue  # a range's own time is overhead between ops, not a layer's work
         n = node[i]
-        if n is not None:
+        cause: str | None = None
+        if e.name.startswith(STEP_PREFIX):
+            cause = STEP
+        elif e.name.startswith(MODULE_PREFIX):
+            cause = IN_MODULES  # a range's own time is overhead between ops, not a layer's work
+        elif n is not None:
             owner = creator.get((s, events[n].sequence_nr))
-            if owner is not None:
+            if owner is None:
+                cause = AUTOGRAD
+            else:
                 times.backward_us[owner] = times.backward_us.get(owner, 0.0) + e.self_us
         elif module[i] is not None:
             owner = module[i]
             times.forward_us[owner] = times.forward_us.get(owner, 0.0) + e.self_us
+        else:
+            cause = OUTSIDE
+        if cause is not None:
+            times.overhead_us[cause] = times.overhead_us.get(cause, 0.0) + e.self_us
     return out
 
 

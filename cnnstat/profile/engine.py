@@ -17,7 +17,14 @@ from typing import Any
 
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.errors import InvalidInputError
-from cnnstat.profile.attribute import MODULE_PREFIX, STEP_PREFIX, Event, StepTimes, attribute
+from cnnstat.profile.attribute import (
+    MODULE_PREFIX,
+    OVERHEADS,
+    STEP_PREFIX,
+    Event,
+    StepTimes,
+    attribute,
+)
 from cnnstat.profile.records import LeafTimes, ProfileReport
 
 MODES = ("train", "forward")
@@ -190,6 +197,10 @@ def profile(
         module_types={n: type(m).__name__ for n, m in model.named_modules()},
         depth=depth,
         interrupted=interrupted,
+        overhead_samples_ms={
+            cause: tuple(per_step[s].overhead_us.get(cause, 0.0) / 1e3 for s in steps)
+            for cause in OVERHEADS
+        },
     )
 
 

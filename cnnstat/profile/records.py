@@ -99,6 +99,8 @@ class ProfileReport:
     module_types: dict[str, str] = field(default_factory=dict)
     depth: int | None = None
     interrupted: bool = False
+    # unattributed time the events can name, by cause, one sample per profiled step
+    overhead_samples_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def total_ms(self) -> float | None:
@@ -167,6 +169,16 @@ class ProfileReport:
             return None
         return total - sum(r.total_ms for r in self.rows(depth))
 
+    def unattributed_breakdown_ms(self, depth: int | None = None) -> dict[str, float]:
+        """The unattributed row by cause (medians); what the events cannot name is ``gaps``:
+        time between events, the profiler's own, and the difference of medians and sums."""
+        unattributed = self.unattributed_ms(depth)
+        if unattributed is None:
+            return {}
+        out = {cause: summarize(s).median for cause, s in self.overhead_samples_ms.items() if s}
+        out["gaps"] = unattributed - sum(out.values())
+        return out
+
     def to_dict(self, depth: int | None = None) -> dict[str, Any]:
         """The JSON-ready dict documented in README.md."""
         from cnnstat import __version__
@@ -192,6 +204,7 @@ class ProfileReport:
             "total_ms_p90": None if self.step is None else self.step.p90,
             "unattributed_ms": None if total is None else total - attributed,
             "attributed_ms": attributed,
+            "unattributed_breakdown_ms": self.unattributed_breakdown_ms(depth),
             "bench_ms": bench,
             "profiled_over_bench": total / bench if total and bench else None,
             "attributed_over_bench": attributed / bench if bench else None,

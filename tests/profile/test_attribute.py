@@ -5,8 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from cnnstat.profile.attribute import (
+    AUTOGRAD,
     BACKWARD_PREFIX,
+    IN_MODULES,
     MODULE_PREFIX,
+    OUTSIDE,
+    STEP,
     STEP_PREFIX,
     Event,
     attribute,
@@ -49,6 +53,12 @@ def test_overhead_loss_and_accumulate_grad_stay_unattributed() -> None:
     times = attribute(_tree())[0]
     # 15 + 20 forward, 40 + 30 backward; the ranges, the loss and AccumulateGrad are not rows
     assert times.attributed_us == 15.0 + 20.0 + 40.0 + 30.0
+    assert times.overhead_us == {
+        IN_MODULES: 50.0 + 1.0,
+        OUTSIDE: 3.0,
+        AUTOGRAD: 6.0,
+        STEP: 100.0,
+    }
 
 
 def test_steps_are_kept_apart_and_sequence_numbers_do_not_leak_between_them() -> None:

@@ -173,3 +173,13 @@ def test_cuda_profile_attributes_kernel_time() -> None:
     assert rows["big"].backward_ms.median > 0
     d = report.to_dict()
     assert d["attributed_ms"] <= d["total_ms"] * 1.02
+
+
+def test_the_unattributed_row_names_its_causes(dominant) -> None:
+    from cnnstat.profile.attribute import AUTOGRAD, OUTSIDE
+
+    d = dominant.to_dict()
+    breakdown = d["unattributed_breakdown_ms"]
+    assert sum(breakdown.values()) == pytest.approx(d["unattributed_ms"])
+    assert breakdown[OUTSIDE] > 0  # the loss's mean runs outside the model
+    assert breakdown[AUTOGRAD] > 0  # AccumulateGrad and the mean's backward belong to no module
