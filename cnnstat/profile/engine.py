@@ -28,6 +28,9 @@ from cnnstat.profile.attribute import (
 from cnnstat.profile.records import LeafTimes, ProfileReport
 
 MODES = ("train", "forward")
+# On CPU the ceiling's own sizing stops at n=128 when a busy machine slows the first product,
+# and a 128x128 matmul is far below the rate the model's own matmuls reach: use n=1024.
+CPU_CEILING_N = 1024
 # Parsing profiler events costs far more than running them: cap the profiled steps.
 MAX_PROFILED_STEPS = 20
 
@@ -161,6 +164,17 @@ def profile(
         say("attributing")
         for chunk in events:
             per_step.update(attribute(chunk))
+        math = math_mode(device, amp_dtype)
+        if ceilings is None and interrupted:
+            ceilings = (0.0, 0.0)  # unknown: no bound is judged
+        elif ceilings is None:
+            say("measuring the device's ceilings")  # on the threads the model ran on
+            try:
+                n = CPU_CEILING_N if device == "cpu" else None
+                ceilings = (matmul_ceiling(device, math=math, size=n), copy_bandwidth(device))
+            except KeyboardInterrupt:
+                interrupted = True
+                ceilings = (0.0, 0.0)
     finally:
         torch.set_num_threads(previous_threads)
         model.train(was_training)
@@ -168,16 +182,6 @@ def profile(
             model.to(home)
         _free(device)
 
-    math = math_mode(device, amp_dtype)
-    if ceilings is None and interrupted:
-        ceilings = (0.0, 0.0)  # unknown: no bound is judged
-    elif ceilings is None:
-        say("measuring the device's ceilings")
-        try:
-            ceilings = (matmul_ceiling(device, math=math), copy_bandwidth(device))
-        except KeyboardInterrupt:
-            interrupted = True
-            ceilings = (0.0, 0.0)
     steps = sorted(s for s in per_step if 0 <= s < len(step_samples))
     leaves = _leaves(analysis, model, [per_step[s] for s in steps], dtype, name)
     return ProfileReport(
