@@ -183,3 +183,47 @@ def test_the_unattributed_row_names_its_causes(dominant) -> None:
     assert sum(breakdown.values()) == pytest.approx(d["unattributed_ms"])
     assert breakdown[OUTSIDE] > 0  # the loss's mean runs outside the model
     assert breakdown[AUTOGRAD] > 0  # AccumulateGrad and the mean's backward belong to no module
+
+
+class _FakeProfiler:
+    """Stands in for torch.profiler.profile: records what it was asked for, collects nothing."""
+
+    seen: list = []
+
+    def __init__(self, activities) -> None:
+        _FakeProfiler.seen.append(list(activities))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def events(self) -> list:
+        return []
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_profiled_step_asks_for_the_devices_activity_and_removes_its_hooks(
+    monkeypatch, device
+) -> None:
+    from torch.profiler import ProfilerActivity
+
+    from cnnstat.profile.engine import _profiled_step
+
+    monkeypatch.setattr(torch.profiler, "profile", _FakeProfiler)
+    _FakeProfiler.seen = []
+    model = Dominant()
+    calls = []
+
+    def step() -> list[float]:
+        model(torch.zeros(2, 16))
+        calls.append(1)
+        return [1.0, 2.0]
+
+    hooks = dict(torch.nn.modules.module._global_forward_hooks)
+    phases, events = _profiled_step(step, model, device, 0)
+    assert phases == [1.0, 2.0] and events == [] and calls == [1]
+    assert (ProfilerActivity.CUDA in _FakeProfiler.seen[0]) == (device == "cuda")
+    assert ProfilerActivity.CPU in _FakeProfiler.seen[0]
+    assert dict(torch.nn.modules.module._global_forward_hooks) == hooks
