@@ -1008,7 +1008,7 @@ def profile(
 
       cnnstat profile vit_b_16 --device cuda --batch-size 64 --depth 2 --format json
 
-      cnnstat profile mobilenet_v2 --depth 1 --plot time_vs_flops.png
+      cnnstat profile mobilenet_v2 --depth 2 --plot time_vs_flops.png
     """
     try:
         chosen = _resolve_format(fmt, output)
