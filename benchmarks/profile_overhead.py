@@ -76,7 +76,7 @@ def main() -> None:
         heading,
         "",
         f"Measured by `benchmarks/profile_overhead.py` on {time.strftime('%Y-%m-%d')}: "
-        f"{env['cpu']}, {threads} threads, torch {env['torch']}"
+        f"{env['cpu']}, {threads} thread{'s' if threads > 1 else ''}, torch {env['torch']}"
         + (f", {env.get('gpu')}" if "cuda" in devices else ", no GPU")
         + f". Train step (forward + backward of the output's mean), fp32, batch "
         f"{args.batch_size}, {args.warmup} warm-up steps, then {args.iters} plain bench steps "
@@ -101,7 +101,7 @@ def main() -> None:
         )
     lines += ["", "Time share against forward-FLOP share per kind of layer (the last round):", ""]
     for (device, name), shares in kinds.items():
-        parts = ", ".join(f"{k} {t:.0%} of the time / {f:.0%} of the FLOPs" for k, t, f in shares)
+        parts = ", ".join(f"{k} {t:.1%} of the time / {f:.1%} of the FLOPs" for k, t, f in shares)
         lines.append(f"- {device} {name}: {parts}")
     _replace_section(HERE / "RESULTS.md", heading, "\n".join(lines))
 
