@@ -548,7 +548,8 @@ def profile_footer(report: ProfileReport, depth: int | None = None) -> list[str]
     d = report.to_dict(depth)
     lines = [
         f"{report.model} · {report.device} · batch {report.batch_size} · {report.mode} · "
-        f"{report.dtype} · {report.threads} threads · {report.iterations} profiled steps",
+        f"{report.dtype} · {report.threads} thread{'s' if report.threads != 1 else ''} · "
+        f"{report.iterations} profiled steps",
     ]
     if d["bench_ms"] is not None:
         ratio = d["profiled_over_bench"]
