@@ -61,9 +61,9 @@ def profile(
         dtype: ``"fp32"``, or ``"fp16"``/``"bf16"`` under autocast.
         depth: the depth rows roll up to by default (None: the finest modules).
         warmup: warm-up steps; None: until the plain bench's timings settle.
-        iters: measured steps, plain and profiled; None: the plain bench runs for ``min_time_s``
-            and the profile repeats as many steps (at most 20).
-        min_time_s: the plain bench's minimum measuring time when ``iters`` is None.
+        iters: measured steps, plain and profiled each, alternating; None: as many as the
+            first plain step says fill ``min_time_s`` (at least 5, at most 20).
+        min_time_s: the plain steps' minimum total time when ``iters`` is None.
         threads: CPU threads; default all cores.
         ceilings: (matmul FLOP/s, copy bytes/s) to judge bound-ness against; default: measured
             with :mod:`cnnstat.bench.ceiling` in the math mode that runs.
@@ -161,6 +161,13 @@ def profile(
             _interleaved(step, model, device, config, bench_samples, step_samples, events, say)
         except KeyboardInterrupt:
             interrupted = True
+        except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+            if "out of memory" not in str(exc).lower():
+                raise
+            raise InvalidInputError(
+                f"{name} ran out of {device} memory at batch {batch_size}; "
+                "try a smaller --batch-size"
+            ) from None
         say("attributing")
         for chunk in events:
             per_step.update(attribute(chunk))
