@@ -227,3 +227,14 @@ def test_a_profiled_step_asks_for_the_devices_activity_and_removes_its_hooks(
     assert (ProfilerActivity.CUDA in _FakeProfiler.seen[0]) == (device == "cuda")
     assert ProfilerActivity.CPU in _FakeProfiler.seen[0]
     assert dict(torch.nn.modules.module._global_forward_hooks) == hooks
+
+
+def test_out_of_memory_is_a_typed_error_and_the_model_is_restored() -> None:
+    from tests.profile.tiny_models import OutOfMemoryAfter
+
+    model = OutOfMemoryAfter(n=3)  # the analysis's forward, one plain step, then the profiled
+    with pytest.raises(InvalidInputError, match="out of cpu memory at batch 4"):
+        profile(model, input_size=(64,), batch_size=4, warmup=0, iters=2, ceilings=CEILINGS,
+                threads=1)  # fmt: skip
+    assert model.training
+    assert not torch.nn.modules.module._global_forward_pre_hooks

@@ -58,3 +58,13 @@ class InterruptAfter(nn.Module):
         if self.calls == self.n:
             raise KeyboardInterrupt
         return self.fc(x)
+
+
+class OutOfMemoryAfter(InterruptAfter):
+    """Raises the allocator's out-of-memory error on its ``n``-th forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.fc(x)
