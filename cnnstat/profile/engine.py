@@ -241,7 +241,8 @@ def _interleaved(
     events: list[list[Event]],
     say: Callable[[str], None],
 ) -> None:
-    """Alternate plain and profiled steps, so that both see the same machine.
+    """Alternate plain and profiled steps, so that both see the same machine: plain 0,
+    profiled 0, profiled 1, plain 1, plain 2, profiled 2, profiled 3, plain 3 ...
 
     The first plain step sizes the run when ``config.iters`` is None: enough steps for
     ``config.min_time_s`` of plain stepping, at least ``config.min_iters``, at most
@@ -256,12 +257,15 @@ def _interleaved(
     n = max(1, min(n, MAX_PROFILED_STEPS))
     _profiled_step(step, model, device, -1)  # the profiler's own first-use costs
     for i in range(n):
-        say(f"step {i + 1} of {n}: plain, then profiled")
-        if i > 0:
+        say(f"step {i + 1} of {n}: plain and profiled")
+        # the order flips each time, so neither kind always follows the other
+        if i > 0 and i % 2 == 0:
             bench_samples.append(sum(step()))
         phases, chunk = _profiled_step(step, model, device, i)
         events.append(chunk)
         step_samples.append(sum(phases))
+        if i % 2 == 1:
+            bench_samples.append(sum(step()))
 
 
 def _profiled_step(

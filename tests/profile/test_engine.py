@@ -132,16 +132,16 @@ def test_forward_mode_has_no_backward() -> None:
 
 
 def test_ctrl_c_keeps_the_steps_already_measured() -> None:
-    # the analysis's forward, plain bench: 0 warm-up + 2 steps, profile: 1 warm-up + step 0;
-    # Ctrl-C in step 1
-    model = InterruptAfter(n=6)
-    report = profile(model, input_size=(64,), batch_size=4, warmup=0, iters=2,
+    # forwards: the analysis, plain 0, the discarded profiled step, profiled 0, profiled 1,
+    # plain 1, then Ctrl-C in plain 2
+    model = InterruptAfter(n=7)
+    report = profile(model, input_size=(64,), batch_size=4, warmup=0, iters=3,
                      ceilings=CEILINGS, threads=1)  # fmt: skip
     assert report.interrupted
     assert report.bench is not None and report.bench.n == 2
-    assert report.iterations == 1
+    assert report.iterations == 2
     fc = {r.name: r for r in report.rows()}["fc"]
-    assert fc.forward_ms.n == 1 and fc.forward_ms.median > 0
+    assert fc.forward_ms.n == 2 and fc.forward_ms.median > 0
     assert model.training  # the model's mode is restored
 
 
