@@ -81,7 +81,8 @@ def main() -> None:
         + f". Train step (forward + backward of the output's mean), fp32, batch "
         f"{args.batch_size}, {args.warmup} warm-up steps, then {args.iters} plain bench steps "
         f"and {args.iters} profiled steps (after one discarded profiled step) in the same "
-        f"process; {args.rounds} rounds per model. The plain and profiled steps alternate. The "
+        f"process; {args.rounds} round{'s' if args.rounds > 1 else ''} per model. The plain and "
+        f"profiled steps alternate, in an order that flips each time. The "
         f"machine was shared: its 1-minute load average was {load_before:.1f} at the start and "
         f"{load_after:.1f} at the end, on {os.cpu_count()} cores.",
         "",
