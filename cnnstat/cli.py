@@ -1143,6 +1143,130 @@ def conv(
     sys.stdout.write(conv_text(result, chosen))
 
 
+class ProfileMode(str, Enum):
+    train = "train"
+    forward = "forward"
+
+
+@app.command()
+def profile(
+    model: ModelArg,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    batch_size: BatchSizeOpt = 1,
+    mode: Annotated[
+        ProfileMode, typer.Option(help="train (forward + backward of a scalar loss) or forward.")
+    ] = ProfileMode.train,
+    depth: Annotated[
+        int | None,
+        typer.Option(help="Module depth of the rows (0 = the whole model). Default: leaf modules."),
+    ] = None,
+    dtype: Annotated[
+        DType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast.")
+    ] = DType.fp32,
+    warmup: Annotated[
+        int | None,
+        typer.Option(help="Warm-up steps. Default: until timings settle.", show_default=False),
+    ] = None,
+    iters: Annotated[
+        int | None,
+        typer.Option(
+            help="Measured steps, plain and profiled each, alternating. Default: as many "
+            "as fill --min-time (at least 5, at most 20).",
+            show_default=False,
+        ),
+    ] = None,
+    min_time: Annotated[
+        float, typer.Option(help="Plain steps take at least this many seconds in all.")
+    ] = 1.0,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads. Default: all cores.", show_default=False)
+    ] = None,
+    input_size: InputSizeOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a PNG of time share against FLOP share, per stage and per kind "
+            "of layer.",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Where a step's time goes, layer by layer, forward and backward, beside the FLOPs.
+
+    Per-layer times come from torch.profiler, charged to the module that ran each op (and,
+    in the backward, to the module whose forward created each autograd node). The rows sum
+    to the whole step with an [italic]unattributed[/] row, and are checked against a plain
+    bench step of the same model in the same run.
+
+    [bold]Examples[/]
+
+      cnnstat profile resnet50 --device cpu --batch-size 8
+
+      cnnstat profile vit_b_16 --device cuda --batch-size 64 --depth 2 --format json
+
+      cnnstat profile mobilenet_v2 --depth 2 --plot time_vs_flops.png
+    """
+    try:
+        chosen = _resolve_format(fmt, output)
+        size = parse_input_size(input_size) if input_size is not None else None
+        if batch_size < 1:
+            raise InvalidInputError(f"--batch-size must be a positive integer, got {batch_size}")
+        if depth is not None and depth < 0:
+            raise InvalidInputError(f"--depth must be >= 0, got {depth}")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise InvalidInputError(f"--plot writes PNG files; use a .png name, not '{plot.name}'")
+        from cnnstat import zoo
+
+        zoo.resolve(model)  # unknown names fail before torch is imported
+        for path in (output, plot):
+            if path is not None:
+                from cnnstat.export import check_writable
+
+                check_writable(path, protect=zoo.source_files([model]))
+        from cnnstat.profile import profile as run_profile
+
+        with _stderr.status("profiling", spinner="dots") as status:
+            report = run_profile(
+                model, input_size=size, batch_size=batch_size, device=device,
+                mode=mode.value, dtype=dtype.value, depth=depth, warmup=warmup, iters=iters,
+                min_time_s=min_time, threads=threads,
+                on_progress=lambda text: status.update(text),
+            )  # fmt: skip
+        from cnnstat.export import profile_text, write_bytes_atomic, write_with_fallback
+
+        # measured results: shown first, then written; a failed write saves them elsewhere
+        try:
+            if chosen is Format.table or output is not None:
+                from cnnstat.render import profile_footer, profile_table
+
+                _stdout.print(profile_table(report, width=_stdout.width))
+                for line in profile_footer(report):
+                    _stdout.print(line, style="dim", highlight=False, markup=False)
+            else:
+                sys.stdout.write(profile_text(report, chosen))
+        finally:
+            if output is not None:
+                data = profile_text(report, chosen).encode("utf-8")
+                write_with_fallback(output, data, "profile", chosen)
+                _stderr.print(f"wrote {output}", highlight=False)
+        if plot is not None and report.total_ms is not None:
+            from cnnstat import plots
+
+            at = plots.stage_depth(report) if depth is None else depth
+            stages, kinds = plots.time_vs_flops_shares(report, depth=at)
+            title = f"{report.model}: time share against FLOP share ({report.device}, " \
+                    f"batch {report.batch_size}, {report.mode})"
+            write_bytes_atomic(plot, plots.time_vs_flops_png(stages, kinds, title))
+            _stderr.print(f"wrote {plot}", highlight=False)
+    except CnnstatError as exc:
+        raise _fail(exc) from None
+    if report.interrupted:
+        raise typer.Exit(130)
+
+
 # Exit statuses. 1 is a verdict (a check disagrees, a model in a sweep failed), never a crash.
 EXIT_INTERNAL = 70  # a bug in cnnstat (sysexits' EX_SOFTWARE)
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE), as a shell reports it

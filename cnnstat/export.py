@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cnnstat.calculator import ConvComparison
     from cnnstat.compare import Comparison
     from cnnstat.memory import MemoryReport
+    from cnnstat.profile import ProfileReport
     from cnnstat.records import Report
 
 
@@ -564,4 +565,52 @@ def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
 
     console = Console(file=io.StringIO(), width=width, color_system=None)
     memory_tables(report, console, wide=True)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def profile_text(report: ProfileReport, fmt: Format, depth: int | None = None,
+                 width: int = 200) -> str:
+    """``cnnstat profile`` as JSON (every sample kept), CSV, Markdown or a plain table."""
+    from cnnstat.render import profile_footer, profile_table
+
+    if fmt is Format.json:
+        return json.dumps(report.to_dict(depth), indent=2) + "\n"
+    if fmt is Format.csv:
+        return report.to_frame(depth).to_csv(index=False, lineterminator="\n")
+    if fmt is Format.markdown:
+        from cnnstat.render import format_ms_fine, human_bytes, human_count
+
+        train = report.mode == "train"
+        head = ["layer", "type", "forward ms"] + (["backward ms"] if train else []) + [
+            "share", "FLOPs", "bytes", "GFLOP/s", "GB/s", "bound"]
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join("---" if i < 2 or h == "bound" else "---:"
+                                for i, h in enumerate(head)) + "|"]
+        for r in report.rows(depth):
+            cells = [r.name, r.type, format_ms_fine(r.forward_ms)]
+            cells += [format_ms_fine(r.backward_ms)] if train else []
+            cells += [f"{r.share:.1%}" if r.share is not None else "—",
+                      human_count(r.flops) if r.flops else "—",
+                      human_bytes(r.bytes) if r.bytes else "—",
+                      f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+                      f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
+                      r.bound or "—"]
+            lines.append("| " + " | ".join(cells) + " |")
+        un, total = report.unattributed_ms(depth), report.total_ms
+        pad = ["—"] * (1 if train else 0)
+        lines.append("| *unattributed* | overhead, loss, gaps | "
+                     + (f"{un:,.2f}" if un is not None else "—") + " | "
+                     + " | ".join([*pad, f"{un / total:.1%}" if un is not None and total else "—",
+                                   "—", "—", "—", "—", "—"]) + " |")
+        lines.append("| **total step** | | " + format_ms_fine(report.step) + " | "
+                     + " | ".join([*pad, "100.0%", "—", "—", "—", "—", "—"]) + " |")
+        table = "\n".join(lines)
+        return (f"# {report.model}: time per layer\n\n" + table + "\n\n"
+                + "\n".join(f"- {line}" for line in profile_footer(report, depth)) + "\n")
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(profile_table(report, depth))
+    for line in profile_footer(report, depth):
+        console.print(line, highlight=False, markup=False)
     return console.file.getvalue()  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from cnnstat.bench import BenchRun
     from cnnstat.compare import Comparison
     from cnnstat.memory import MemoryReport
+    from cnnstat.profile import ProfileReport
     from cnnstat.records import Report
 
 DPI = 100
@@ -460,3 +461,78 @@ __all__ = [
     "MAX_BARS", "accuracy_vs_macs_figure", "exact_count", "layer_bars_title", "missing_accuracy",
     "plot_depth", "spans_decades", "time_per_image_bands",
 ]  # fmt: skip
+
+
+def time_vs_flops_shares(
+    report: ProfileReport, depth: int = 1
+) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
+    """(label, time share, FLOP share) per stage (rows at ``depth``) and per kind of layer.
+
+    Shares are of the attributed time (forward plus backward medians) and of the forward
+    FLOPs; a layer whose time share is far above its FLOP share is slow for its FLOPs.
+    """
+
+    def shares(groups: dict[str, tuple[float, int]]) -> list[tuple[str, float, float]]:
+        time_total = sum(t for t, _ in groups.values()) or 1.0
+        flops_total = sum(f for _, f in groups.values()) or 1
+        return [(k, t / time_total, f / flops_total) for k, (t, f) in groups.items()]
+
+    stages: dict[str, tuple[float, int]] = {}
+    for r in report.rows(depth):
+        t, f = stages.get(r.name, (0.0, 0))
+        stages[r.name] = (t + r.total_ms, f + r.flops)
+    kinds: dict[str, tuple[float, int]] = {}
+    for r in report.leaf_rows():
+        t, f = kinds.get(r.kind, (0.0, 0))
+        kinds[r.kind] = (t + r.total_ms, f + r.flops)
+    by_kind = sorted(shares(kinds), key=lambda s: -s[1])
+    return shares(stages), by_kind
+
+
+def stage_depth(report: ProfileReport, min_rows: int = 4, max_depth: int = 4) -> int:
+    """The shallowest depth at which the model splits into at least ``min_rows`` rows: its stages
+    (resnet50's layer1-layer4 at depth 1, mobilenet_v2's blocks at depth 2)."""
+    for depth in range(1, max_depth + 1):
+        if len(report.rows(depth)) >= min_rows:
+            return depth
+    return max_depth
+
+
+def time_vs_flops_png(
+    stages: Sequence[tuple[str, float, float]],
+    kinds: Sequence[tuple[str, float, float]],
+    title: str,
+) -> bytes:
+    """Time share beside FLOP share, per stage (left) and per kind of layer (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height = max(4.5, 0.32 * max(len(stages), len(kinds)) + 2.0)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, height), dpi=DPI, gridspec_kw={"width_ratios": [3, 2]}
+    )
+    for ax, data, label in ((left, stages, "per stage"), (right, kinds, "per kind of layer")):
+        ys = list(range(len(data)))
+        bar = 0.4
+        ax.barh([y - bar / 2 for y in ys], [100 * d[1] for d in data], height=bar,
+                color="tab:red", label="share of time")
+        ax.barh([y + bar / 2 for y in ys], [100 * d[2] for d in data], height=bar,
+                color="tab:blue", label="share of FLOPs")
+        ax.set_yticks(ys, [d[0] for d in data], fontsize=7 if len(data) > 30 else 9)
+        ax.invert_yaxis()
+        ax.set_xlabel("% of the attributed time / of the forward FLOPs")
+        ax.set_title(label)
+        ax.grid(True, axis="x", alpha=0.3)
+        for y, d in zip(ys, data, strict=True):
+            if d[2] > 0 and d[1] / d[2] >= 2 and d[1] >= 0.01:
+                ax.annotate(f"{d[1] / d[2]:.0f}× its FLOP share", (100 * d[1], y - bar / 2),
+                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+            elif d[2] == 0 and d[1] >= 0.01:
+                ax.annotate("no FLOPs", (100 * d[1], y - bar / 2), xytext=(3, 0),
+                            textcoords="offset points", va="center", fontsize=7)
+    left.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cnnstat.compare import Comparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.memory import MemoryReport
+    from cnnstat.profile import ProfileReport
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
 
@@ -729,3 +730,92 @@ def memory_tables(report: MemoryReport, console: Console, wide: bool = False) ->
     console.print("Assumptions:", style="dim")
     for a in report.assumptions:
         console.print(f"  • {a}", style="dim", highlight=False)
+
+
+def profile_table(report: ProfileReport, depth: int | None = None,
+                  width: int | None = None) -> Table:
+    """The ``cnnstat profile`` table: one row per module at ``depth``, then unattributed and total.
+
+    For a narrow ``width`` the p10–p90 ranges go first, then bytes and GB/s, then the type;
+    the layer's name always stays.
+    """
+    train = report.mode == "train"
+    wide = width is None or width >= 150
+    keep_bytes = width is None or width >= 110
+    keep_type = width is None or width >= 90
+    ms = format_ms_fine if wide else (lambda t: "—" if t is None else f"{t.median:,.2f}")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = [("Layer", "left"), ("Type", "left"), ("Forward ms", "right"),
+               ("Backward ms", "right"), ("Share", "right"), ("FLOPs", "right"),
+               ("Bytes", "right"), ("GFLOP/s", "right"), ("GB/s", "right"), ("Bound", "left")]
+    shown = [c for c, _ in columns if (c != "Backward ms" or train)
+             and (c not in ("Bytes", "GB/s") or keep_bytes) and (c != "Type" or keep_type)]
+    for col, justify in columns:
+        if col in shown:
+            table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+
+    def add(cells: dict[str, object]) -> None:
+        table.add_row(*(cells.get(c, "") for c in shown))  # type: ignore[arg-type]
+
+    for r in report.rows(depth):
+        add({
+            "Layer": r.name, "Type": r.type, "Forward ms": ms(r.forward_ms),
+            "Backward ms": ms(r.backward_ms),
+            "Share": f"{r.share:.1%}" if r.share is not None else "—",
+            "FLOPs": human_count(r.flops) if r.flops else "—",
+            "Bytes": human_bytes(r.bytes) if r.bytes else "—",
+            "GFLOP/s": f"{r.achieved_flops_per_s / 1e9:,.1f}" if r.achieved_flops_per_s else "—",
+            "GB/s": f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
+            "Bound": r.bound or "—",
+        })  # fmt: skip
+    unattributed = report.unattributed_ms(depth)
+    total = report.total_ms
+    table.add_section()
+    add({
+        "Layer": Text("unattributed", style="italic"), "Type": "overhead, loss, gaps",
+        "Forward ms": f"{unattributed:,.2f}" if unattributed is not None else "—",
+        "Share": f"{unattributed / total:.1%}" if unattributed is not None and total else "—",
+    })  # fmt: skip
+    add({"Layer": Text("total step", style="bold"), "Forward ms": ms(report.step),
+         "Share": "100.0%" if total else "—"})  # fmt: skip
+    return table
+
+
+def format_ms_fine(t: TimingStats | None) -> str:
+    """'1.23 [1.19–1.30]': median and p10–p90 in milliseconds, to the hundredth."""
+    if t is None:
+        return "—"
+    return f"{t.median:,.2f} [{t.p10:,.2f}–{t.p90:,.2f}]"
+
+
+def profile_footer(report: ProfileReport, depth: int | None = None) -> list[str]:
+    """What the profile was checked against and how it was measured, under the table."""
+    d = report.to_dict(depth)
+    lines = [
+        f"{report.model} · {report.device} · batch {report.batch_size} · {report.mode} · "
+        f"{report.dtype} · {report.threads} thread{'s' if report.threads != 1 else ''} · "
+        f"{report.iterations} profiled steps",
+    ]
+    if d["bench_ms"] is not None:
+        ratio = d["profiled_over_bench"]
+        check = d["attributed_over_bench"]
+        lines.append(
+            f"Plain bench step (no profiler, no hooks): {format_ms_fine(report.bench)} ms; "
+            + (f"profiled step {ratio:.2f}× it; " if ratio else "")
+            + (f"the rows sum to {check:.0%} of it." if check is not None else "")
+        )
+    lines.append(
+        f"Ceilings ({report.math}): matmul {report.ceiling_flops_per_s / 1e9:,.1f} GFLOP/s, "
+        f"copy {report.bandwidth_bytes_per_s / 1e9:,.1f} GB/s. Achieved rates and the bound "
+        "use forward FLOPs and bytes (inputs read, outputs written, weights read) over the "
+        "forward median."
+    )
+    lines.append("Times are medians [p10–p90] over the profiled steps; unattributed is the "
+                 "whole step's median less the rows' medians.")
+    breakdown = report.unattributed_breakdown_ms(depth)
+    if breakdown:
+        lines.append("Unattributed: " + "; ".join(
+            f"{cause} {ms:,.2f} ms" for cause, ms in breakdown.items()) + ".")
+    if report.interrupted:
+        lines.append("Interrupted: the table holds the steps finished before Ctrl-C.")
+    return lines
