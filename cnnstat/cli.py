@@ -1193,6 +1193,7 @@ def profile(
     ] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Where a step's time goes, layer by layer, forward and backward, beside the FLOPs.
 
@@ -1240,9 +1241,9 @@ def profile(
         # measured results: shown first, then written; a failed write saves them elsewhere
         try:
             if chosen is Format.table or output is not None:
-                from cnnstat.render import profile_footer, profile_table
+                from cnnstat.render import print_profile, profile_footer
 
-                _stdout.print(profile_table(report, width=_stdout.width))
+                print_profile(report, _stdout, wide=wide)
                 for line in profile_footer(report):
                     _stdout.print(line, style="dim", highlight=False, markup=False)
             else:

@@ -732,33 +732,27 @@ def memory_tables(report: MemoryReport, console: Console, wide: bool = False) ->
         console.print(f"  • {a}", style="dim", highlight=False)
 
 
-def profile_table(report: ProfileReport, depth: int | None = None,
-                  width: int | None = None) -> Table:
-    """The ``cnnstat profile`` table: one row per module at ``depth``, then unattributed and total.
-
-    For a narrow ``width`` the p10–p90 ranges go first, then bytes and GB/s, then the type;
-    the layer's name always stays.
-    """
+def profile_columns(
+    report: ProfileReport, depth: int | None = None, ranges: bool = True
+) -> tuple[list[Column], list[list[Cell]]]:
+    """The ``cnnstat profile`` table's columns, by priority, and rows: one row per module at
+    ``depth``, then unattributed and the total step. ``ranges`` adds p10–p90 to the times."""
     train = report.mode == "train"
-    wide = width is None or width >= 150
-    keep_bytes = width is None or width >= 110
-    keep_type = width is None or width >= 90
-    ms = format_ms_fine if wide else (lambda t: "—" if t is None else f"{t.median:,.2f}")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = [("Layer", "left"), ("Type", "left"), ("Forward ms", "right"),
-               ("Backward ms", "right"), ("Share", "right"), ("FLOPs", "right"),
-               ("Bytes", "right"), ("GFLOP/s", "right"), ("GB/s", "right"), ("Bound", "left")]
-    shown = [c for c, _ in columns if (c != "Backward ms" or train)
-             and (c not in ("Bytes", "GB/s") or keep_bytes) and (c != "Type" or keep_type)]
-    for col, justify in columns:
-        if col in shown:
-            table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    ms = format_ms_fine if ranges else (lambda t: "—" if t is None else f"{t.median:,.2f}")
+    columns = [
+        Column("Layer"), Column("Type", drop=3), Column("Forward ms", "right"),
+        *([Column("Backward ms", "right")] if train else []), Column("Share", "right"),
+        Column("FLOPs", "right", drop=2), Column("Bytes", "right", drop=5),
+        Column("GFLOP/s", "right", drop=4), Column("GB/s", "right", drop=6),
+        Column("Bound", drop=1),
+    ]  # fmt: skip
+    headers = [c.header for c in columns]
 
-    def add(cells: dict[str, object]) -> None:
-        table.add_row(*(cells.get(c, "") for c in shown))  # type: ignore[arg-type]
+    def row(cells: dict[str, Cell]) -> list[Cell]:
+        return [cells.get(h, "") for h in headers]
 
-    for r in report.rows(depth):
-        add({
+    rows = [
+        row({
             "Layer": r.name, "Type": r.type, "Forward ms": ms(r.forward_ms),
             "Backward ms": ms(r.backward_ms),
             "Share": f"{r.share:.1%}" if r.share is not None else "—",
@@ -768,17 +762,31 @@ def profile_table(report: ProfileReport, depth: int | None = None,
             "GB/s": f"{r.achieved_bytes_per_s / 1e9:,.1f}" if r.achieved_bytes_per_s else "—",
             "Bound": r.bound or "—",
         })  # fmt: skip
+        for r in report.rows(depth)
+    ]
     unattributed = report.unattributed_ms(depth)
     total = report.total_ms
-    table.add_section()
-    add({
+    rows.append(row({
         "Layer": Text("unattributed", style="italic"), "Type": "overhead, loss, gaps",
         "Forward ms": f"{unattributed:,.2f}" if unattributed is not None else "—",
         "Share": f"{unattributed / total:.1%}" if unattributed is not None and total else "—",
-    })  # fmt: skip
-    add({"Layer": Text("total step", style="bold"), "Forward ms": ms(report.step),
-         "Share": "100.0%" if total else "—"})  # fmt: skip
-    return table
+    }))  # fmt: skip
+    rows.append(row({"Layer": Text("total step", style="bold"), "Forward ms": ms(report.step),
+                     "Share": "100.0%" if total else "—"}))  # fmt: skip
+    return columns, rows
+
+
+def profile_table(report: ProfileReport, depth: int | None = None) -> Table:
+    """The whole ``cnnstat profile`` table, every column, times with p10–p90."""
+    return build_table(*profile_columns(report, depth))
+
+
+def print_profile(report: ProfileReport, console: Console, depth: int | None = None,
+                  wide: bool = False) -> None:
+    """``cnnstat profile`` on the terminal: p10–p90 ranges where there is room (150 columns
+    or ``wide``), then the columns that fit by priority; the name and times always stay."""
+    ranges = wide or console.width >= 150
+    print_fitted(console, *profile_columns(report, depth, ranges), wide=wide)
 
 
 def format_ms_fine(t: TimingStats | None) -> str:

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from cnnstat.bench.stats import summarize
 from cnnstat.profile import LeafTimes, ProfileReport
-from cnnstat.render import profile_table
+from cnnstat.render import print_profile
 
 
 def _report() -> ProfileReport:
@@ -24,7 +24,7 @@ def _report() -> ProfileReport:
 
 def _text(width: int) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
-    console.print(profile_table(_report(), width=width))
+    print_profile(_report(), console)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -32,9 +32,11 @@ def test_wide_tables_show_ranges_and_narrow_ones_keep_the_name() -> None:
     wide = _text(200)
     assert "5.00 [4.20–5.80]" in wide  # median and p10-p90 of 4, 5, 6
     assert "Bytes" in wide and "Conv2d" in wide
-    narrow = _text(80)
+    narrow, _, dropped = _text(80).partition("Not shown at 80 columns: ")
+    assert "Bytes" in dropped and "Type" in dropped  # named, with how to see them
     assert "features.0.conv" in narrow
     assert "[" not in narrow and "Bytes" not in narrow and "Conv2d" not in narrow
+    assert "…" not in narrow  # a figure is shown whole or its column is left out
     assert all(len(line) <= 80 for line in narrow.splitlines())
     # the rows (5 + 9 ms) and unattributed (16 - 14 ms) add up to the step's median
     assert "2.00" in narrow and "16.00" in narrow
