@@ -709,7 +709,8 @@ def memory_tables(report: MemoryReport, console: Console, wide: bool = False) ->
     )
     columns = [Column("Phase"), Column("Peak", "right"),
                Column("Peak reached at", wrap=True, min_width=20, drop=1)]  # fmt: skip
-    print_fitted(console, columns, [list(row) for row in memory_rows(report)], wide=wide)
+    rows_at = [[label, peak, Text(where)] for label, peak, where in memory_rows(report)]
+    print_fitted(console, columns, rows_at, wide=wide)  # Text: "[backward]" is not markup
     phases = [p for p in _PHASE_LABELS if p in report.breakdown]
     if phases:
         short = {"inference": "inference", "train_step": "train step", "steady_step": "steady"}

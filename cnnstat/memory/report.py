@@ -315,7 +315,11 @@ def _search(peak_of: Callable[[int], int], budget: int, name: str, phase: str,
             lo, step = hi, step * 2
             hi = lo + step
         if hi > limit:
-            return lo
+            if fits(limit):
+                raise InvalidInputError(
+                    f"{name} fits the budget ({budget:,} bytes) at the search's limit of "
+                    f"{limit:,} samples per batch and beyond; give a smaller budget")
+            hi = limit
     else:
         lo, hi = max(2, guess - step), guess
         while not fits(lo):

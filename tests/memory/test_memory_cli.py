@@ -78,3 +78,29 @@ def test_verify_without_the_device(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("this machine has CUDA")
     code, _, err = run(capsys, "memory", "lenet5", "--budget", "1GiB", "--verify")
     assert_one_line_error(code, err, "needs a CUDA device")
+
+
+def test_budget_search_never_passes_off_its_limit_as_the_answer() -> None:
+    from cnnstat.errors import InvalidInputError
+    from cnnstat.memory.report import _search
+
+    # peak = 1,000 + 100 bytes per sample: a budget of 1,000 + 100 * 1,000 fits exactly 1,000
+    assert _search(lambda b: 1_000 + 100 * b, 1_000 + 100 * 1_000, "m", "train", limit=4096) == 1000
+    # a budget beyond the limit's peak has no answer the search can vouch for
+    with pytest.raises(InvalidInputError):
+        _search(lambda b: 1_000 + 100 * b, 10**12, "m", "train", limit=4096)
+    # the limit fits and nothing says the next batch would not: still no answer
+    with pytest.raises(InvalidInputError):
+        _search(lambda b: 1_000 + 100 * b, 1_000 + 100 * 4096 + 50, "m", "train", limit=4096)
+    # a budget between two batches below the limit: the smaller one
+    assert _search(lambda b: 1_000 + 100 * b, 1_000 + 100 * 4000 + 50, "m", "train",
+                   limit=4096) == 4000
+
+
+def test_the_table_names_the_same_peak_layer_as_the_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "memory", "resnet18", "--format", "json")
+    assert code == 0
+    where = json.loads(out)["breakdown"]["train_step"]["where"]
+    code, table, _ = run(capsys, "memory", "resnet18")
+    assert code == 0
+    assert where in table  # "[backward]" included: a table cell is not rich markup
