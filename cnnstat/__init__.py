@@ -23,6 +23,9 @@ _EXPORTS = {
     "MemoryReport": ("cnnstat.memory", "MemoryReport"),
 }
 
+# submodules README documents by attribute access, without their own import
+_SUBMODULES = ("calculator", "report", "profile", "zoo", "formulas")
+
 __all__ = [
     "BenchConfig",
     "CnnstatError",
@@ -50,4 +53,6 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module, attr = _EXPORTS[name]
         return getattr(import_module(module), attr)
+    if name in _SUBMODULES:  # documented as cnnstat.calculator.compare, cnnstat.report....
+        return import_module(f"cnnstat.{name}")
     raise AttributeError(f"module 'cnnstat' has no attribute {name!r}")
