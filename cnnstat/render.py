@@ -224,10 +224,10 @@ def layers_columns(report: Report, show_rf: bool = False) -> tuple[list[Column],
     """The per-layer table's columns, by priority, and its rows."""
     show_trainable = report.totals.frozen_params > 0
     columns = [
-        Column("#", "right", drop=2, style="dim"),
+        Column("#", "right", drop=7, style="dim"),
         Column("Layer"),
         Column("Type", drop=5),
-        Column("Output shape", drop=6),
+        Column("Output shape", drop=2),
         Column("Kernel", drop=9),
         Column("Params", "right"),
     ]
@@ -236,9 +236,9 @@ def layers_columns(report: Report, show_rf: bool = False) -> tuple[list[Column],
     columns += [
         Column("MACs", "right"),
         Column("FLOPs", "right", drop=8),
-        Column("Act. mem", "right", drop=7),
+        Column("Act. mem", "right", drop=6),
     ]
-    if show_rf:
+    if show_rf:  # asked for: kept before the type and the other figures
         columns += [Column("RF", "right", drop=3), Column("Eff. stride", "right", drop=3)]
     columns.append(Column("Check", "center", drop=1))
     rows: list[list[Cell]] = []
@@ -420,7 +420,7 @@ def check_tables(
     hint = "--wide shows them; --format json has every figure"
     columns = [
         Column("Source"), Column("Params", "right", drop=2), Column("MACs", "right"),
-        Column("vs cnnstat", "right", drop=1), Column("Note", wrap=True, min_width=20, drop=3),
+        Column("vs cnnstat", "right", drop=3), Column("Note", wrap=True, min_width=20, drop=1),
     ]  # fmt: skip
     rows: list[list[Cell]] = [
         [
@@ -487,10 +487,10 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
     columns = [
         Column("Model"), Column("Device", drop=4), Column("Batch", "right"), Column("Mode"),
         Column("Forward ms", "right", drop=1), Column("Backward ms", "right", drop=2),
-        Column("Total ms", "right"), Column("img/s", "right", drop=3),
+        Column("Total ms", "right"), Column("img/s", "right", drop=9),
         Column("FLOP/s", "right", drop=6), Column("% ceiling", "right", drop=7),
         Column("Bound", drop=10), Column("Peak mem", "right", drop=5),
-        Column("Estimate (err)", "right", drop=8), Column("Note", wrap=True, min_width=16, drop=9),
+        Column("Estimate (err)", "right", drop=8), Column("Note", wrap=True, min_width=16, drop=3),
     ]  # fmt: skip
     rows: list[list[Cell]] = []
     for r in run.results:
@@ -615,7 +615,7 @@ def compare_columns(comparison: Comparison) -> tuple[list[Column], list[list[Cel
     timed = any(r.total_ms is not None for r in comparison.rows)
     columns = [
         Column("Model"), Column("Year", "right", drop=7),
-        Column("Salient feature", wrap=True, min_width=20, drop=5),
+        Column("Salient feature", wrap=True, min_width=20, drop=2),
         Column("Params", "right"), Column("MACs", "right"), Column("FLOPs", "right", drop=10),
         Column("Param mem", "right", drop=9), Column("Act./image", "right", drop=8),
         Column("Train peak CUDA", "right", drop=4), Column("Top-1 %", "right", drop=1),
