@@ -783,15 +783,21 @@ def _report(
             + " and the weights are not trained: real images give other counts"
         )
     backbone = _backbone_input(calls)
+    # rows rolled up by --depth carry no check of their own; the verdict still covers every
+    # leaf layer, from the same count laid out one row per leaf
+    leaf_checks = None
+    if depth is not None:
+        leaves = _report(name, model, counter, inputs, dtype, device_mode, fallback, None,
+                         frozen, backward)  # fmt: skip
+        leaf_checks = (leaves.checked_layers, leaves.agreeing_layers)
     return Report(
+        leaf_checks=leaf_checks,
         model=name,
         notes=tuple(notes),
         backbone_input_shape=backbone if backbone != inputs.all_shapes[0] else None,
         data_dependent_ops=dict(sorted(counter.data_dependent.items())),
         input_shape=inputs.all_shapes[0],
-        input_shapes=inputs.all_shapes
-        if len(inputs.all_shapes) > 1 or inputs.keyword_shapes
-        else (),
+        input_shapes=inputs.all_shapes,
         input_names=tuple(k for k, _ in inputs.keyword_shapes),
         dtype=str(dtype).removeprefix("torch."),
         device_mode=device_mode,

@@ -120,12 +120,21 @@ class Report:
     # data-dependent ops that ran (nonzero, nms ...): op name -> times
     data_dependent_ops: dict[str, int] = field(default_factory=dict)
 
+    # (checked, agreeing) leaf layers when rows are rolled up by depth, which hides leaf checks
+    leaf_checks: tuple[int, int] | None = None
+
     @property
     def checked_layers(self) -> int:
+        """Leaf layers judged against a closed form, also those rolled up into a --depth row."""
+        if self.leaf_checks is not None:
+            return self.leaf_checks[0]
         return sum(1 for r in self.layers if r.check.status != "n/a")
 
     @property
     def agreeing_layers(self) -> int:
+        """Leaf layers whose shape, params and MACs agree with their closed form."""
+        if self.leaf_checks is not None:
+            return self.leaf_checks[1]
         return sum(1 for r in self.layers if r.check.status == "ok")
 
     def to_dict(self) -> dict[str, Any]:

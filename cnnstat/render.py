@@ -326,7 +326,7 @@ def summary(report: Report, console: Console, show_rf: bool = False, wide: bool 
     """Print the per-layer table (the columns that fit, or all with ``wide``) and the totals."""
     n, *sample = report.input_shape
     inputs = f"input {n}×{'×'.join(map(str, sample))}"
-    if report.input_shapes:
+    if len(report.input_shapes) > 1 or report.input_names:
         names = ("",) * (len(report.input_shapes) - len(report.input_names)) + tuple(
             f"{k}=" for k in report.input_names
         )

@@ -227,3 +227,16 @@ def test_uncalled_modules_are_reported_but_containers_that_ran_are_not():
     assert r.uncalled_modules == ("unused",)
     assert r.totals.params == 2 * (16 + 4) + (8 + 2)
     assert [x.name for x in r.layers if not x.called] == ["unused"]
+
+
+def test_rolling_rows_up_by_depth_keeps_the_verdict_on_every_leaf_layer():
+    leaf = cnnstat.analyze("resnet18")
+    rolled = cnnstat.analyze("resnet18", depth=1)
+    # the depth-1 rows alone carry checks only for the leaves at depth 1 (stem and head);
+    # the verdict must still cover the convs inside layer1..layer4
+    assert (rolled.checked_layers, rolled.agreeing_layers) == (
+        leaf.checked_layers,
+        leaf.agreeing_layers,
+    )
+    rows_checked = sum(1 for r in rolled.layers if r.check.status != "n/a")
+    assert rows_checked < leaf.checked_layers
