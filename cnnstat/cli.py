@@ -978,6 +978,8 @@ def _with_progress(label: str, work: Any) -> Any:
     """Run ``work(on_step)`` under a transient rich progress bar on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not _stderr.is_terminal:  # a bar nobody sees would only leave a blank line in a log
+        return work(lambda description, done, total: None)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -1227,14 +1229,17 @@ def profile(
                 from cnnstat.export import check_writable
 
                 check_writable(path, protect=zoo.source_files([model]))
+        from contextlib import nullcontext
+
         from cnnstat.profile import profile as run_profile
 
-        with _stderr.status("profiling", spinner="dots") as status:
+        spinner = _stderr.status("profiling", spinner="dots") if _stderr.is_terminal else None
+        with spinner or nullcontext() as status:
             report = run_profile(
                 model, input_size=size, batch_size=batch_size, device=device,
                 mode=mode.value, dtype=dtype.value, depth=depth, warmup=warmup, iters=iters,
                 min_time_s=min_time, threads=threads,
-                on_progress=lambda text: status.update(text),
+                on_progress=(lambda text: status.update(text)) if status else None,
             )  # fmt: skip
         from cnnstat.export import profile_text, write_bytes_atomic, write_with_fallback
 

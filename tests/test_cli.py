@@ -232,3 +232,13 @@ def test_public_api_names_resolve_without_importing_torch_eagerly():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "8"  # ... and memory
+
+
+def test_an_error_is_one_line_with_no_blank_line_before_it() -> None:
+    # a progress bar on a stderr that is not a terminal must leave nothing behind
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnstat", "memory", "lenet5", "--budget", "1KiB"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
