@@ -78,6 +78,7 @@ ModelArg = Annotated[
     typer.Argument(
         help="A zoo name (see `cnnstat models`), path/to/file.py:Name or package.module:Name.",
         show_default=False,
+        metavar="MODEL",
     ),
 ]
 InputSizeOpt = Annotated[
@@ -658,7 +659,8 @@ def bench(
     models: Annotated[
         str,
         typer.Argument(
-            help="Comma-separated model names, e.g. vgg16,resnet50.", show_default=False
+            help="Comma-separated model names, e.g. vgg16,resnet50.", show_default=False,
+            metavar="MODELS",
         ),
     ],
     device: Annotated[str, typer.Option(help="cpu, cuda, or all (whatever is present).")] = "cpu",
@@ -999,7 +1001,10 @@ def _with_progress(label: str, work: Any) -> Any:
 @app.command()
 def check(
     model: Annotated[
-        str, typer.Argument(help="A zoo name or path/to/file.py:Name.", show_default=False)
+        str,
+        typer.Argument(
+            help="A zoo name or path/to/file.py:Name.", show_default=False, metavar="MODEL"
+        ),
     ],
     against: Annotated[
         str,
