@@ -516,7 +516,8 @@ def compare_markdown(comparison: Comparison) -> str:
         "(2¹⁰, 2²⁰, 2³⁰ bytes). Param mem and Act./image at float32; Act./image is every "
         "tensor the forward allocates for one image.",
         "Train peak CUDA: `cnnstat memory`'s predicted peak of a first training step on CUDA "
-        "at batch 1, parameters included.",
+        "at batch 1, parameters included, and the 65 MiB of cuBLAS workspaces a CUDA "
+        "process holds once it runs a matmul (most of a small model's figure).",
     ]
     if any(r.top1 is not None for r in comparison.rows):
         notes.append("Top-1/Top-5: ImageNet-1K accuracy of torchvision's DEFAULT weights "

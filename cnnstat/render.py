@@ -670,6 +670,9 @@ def print_compare(comparison: Comparison, console: Console, wide: bool = False) 
     """``cnnstat compare`` on the terminal: the columns that fit, the convention, the errors."""
     print_fitted(console, *compare_columns(comparison), wide=wide)
     notes = [CONVENTION]
+    if any(r.training_memory_bytes is not None for r in comparison.rows):
+        notes.append("Train peak CUDA: predicted first training step at batch 1 on CUDA "
+                     "(cnnstat memory), with 65 MiB of cuBLAS workspaces.")
     if any(r.top1 is not None for r in comparison.rows):
         notes.append("Top-1/top-5: ImageNet-1K accuracy of torchvision's DEFAULT weights.")
     for note in notes:
