@@ -557,6 +557,19 @@ def memory_text(report: MemoryReport, fmt: Format, width: int = 100) -> str:
         lines = [f"# {report.model}: predicted {report.device} memory, batch {report.batch_size}",
                  "", "| phase | peak | peak reached at |", "|---|---:|---|"]
         lines += [f"| {a} | {b} | {c} |" for a, b, c in memory_rows(report)]
+        phases = [p for p in ("inference", "train_step", "steady_step") if p in report.breakdown]
+        if phases:
+            short = {"inference": "inference", "train_step": "train step", "steady_step": "steady"}
+            rows: list[list[object]] = [
+                [cat, *(human_bytes(report.breakdown[p][cat]) if report.breakdown[p].get(cat)
+                        else "—" for p in phases)]
+                for cat in CATEGORIES
+                if any(report.breakdown[p].get(cat) for p in phases)
+            ]  # fmt: skip
+            rows.append(["**total**", *(f"**{human_bytes(report.peak(p) or 0)}**" for p in phases)])
+            header = ["alive at each peak", *(short[p] for p in phases)]
+            lines += ["", markdown_table(header, rows, right=[False] + [True] * len(phases),
+                                         drop_empty=False).rstrip("\n")]
         if report.max_batch_size is not None and report.budget_bytes is not None:
             lines += ["", f"Largest batch that fits {human_bytes(report.budget_bytes)} "
                       f"({report.budget_mode}): **{report.max_batch_size}**"]
