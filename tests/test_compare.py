@@ -204,7 +204,7 @@ def test_ctrl_c_in_compare_bench_keeps_finished_rows(monkeypatch, capsys):
     assert [r["model"] for r in rows] == ["lenet5"]
 @pytest.mark.parametrize("name", ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"])
 def test_vit_feature_names_its_real_patch_size(name):
-    from cnnstat.families import family_of
+    from cnnstat.facts import family_of
 
     kernel = next(r.kernel for r in cnnstat.analyze(name).layers if r.name == "conv_proj")
     _, feature = family_of(name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cnnstat import report
+from cnnstat import facts, report
 from cnnstat.cli import main
 
 REPORTS = Path(__file__).parent.parent / "reports"
@@ -22,7 +22,7 @@ skip_reports = pytest.mark.skipif(
 def test_vgg16_rows_equal_the_lecture_table():
     text, csv, rows = report.vgg16_layers()
     assert all(r["agree"] == "✓" for r in rows)
-    lecture_params = [p for _, _, _, p, _ in report.VGG16_LECTURE]
+    lecture_params = [p for _, _, _, p, _ in facts.VGG16_LECTURE]
     assert [r["measured params (no bias)"] for r in rows] == lecture_params
     # the lecture writes memory rounded (3.2M, 800K): compare to within its rounding
     for r in rows:
@@ -36,7 +36,7 @@ def test_vgg16_rows_equal_the_lecture_table():
 
 def test_alexnet_shapes_match_the_walkthrough():
     _, _, rows = report.alexnet_shapes()
-    assert [r["measured output"] for r in rows] == [s for _, s, _ in report.ALEXNET_LECTURE]
+    assert [r["measured output"] for r in rows] == [s for _, s, _ in facts.ALEXNET_LECTURE]
 
 
 def test_inception_example():
@@ -73,7 +73,7 @@ def test_report_lectures_writes_every_file(lectures_dir):
     zoo = pd.read_csv(tmp_path / "zoo.csv")
     assert len(zoo) == 80 and (zoo["status"] == "ok").all()
     vgg = pd.read_csv(tmp_path / "vgg16_layers.csv")
-    assert list(vgg["measured params (no bias)"]) == [p for _, _, _, p, _ in report.VGG16_LECTURE]
+    assert list(vgg["measured params (no bias)"]) == [p for _, _, _, p, _ in facts.VGG16_LECTURE]
 
 
 def test_report_into_a_path_under_a_file(capsys):
