@@ -9,14 +9,18 @@ import cnnstat
 from cnnstat import plots
 from cnnstat.cli import main
 from cnnstat.compare import CompareRow, Comparison, SortKey, compare
+from tests.expected import VGG16_MACS, published_gmacs, published_params
 
 
 def test_vgg16_and_resnet152_figures():
     result = compare(("vgg16", "resnet152"))
     vgg, resnet = result.rows
-    assert vgg.params == 138_357_544 and resnet.params == 60_192_808  # torchvision's num_params
-    assert round(vgg.macs / 1e9, 3) == 15.470 and round(resnet.macs / 1e9, 3) == 11.514  # _ops
-    assert vgg.param_bytes == 138_357_544 * 4
+    assert vgg.params == published_params("vgg16")
+    assert resnet.params == published_params("resnet152")
+    assert vgg.macs == VGG16_MACS  # the lecture's table, worked through
+    assert round(vgg.macs / 1e9, 3) == published_gmacs("vgg16")
+    assert round(resnet.macs / 1e9, 3) == published_gmacs("resnet152")
+    assert vgg.param_bytes == published_params("vgg16") * 4
     assert vgg.top1 == 71.592 and resnet.top1 == 82.284  # weights.meta ImageNet-1K acc@1
     assert vgg.year == 2014 and "3x3" in vgg.feature
     assert not result.failed
@@ -38,7 +42,7 @@ def test_csv_and_json_round_trip(capsys, tmp_path):
     assert exc.value.code == 0
     frame = pd.read_csv(target)
     assert list(frame["model"]) == ["vgg16", "resnet152"]
-    assert list(frame["params"]) == [138_357_544, 60_192_808]
+    assert list(frame["params"]) == [published_params("vgg16"), published_params("resnet152")]
     with pytest.raises(SystemExit):
         main(["compare", "--models", "vgg16,resnet152", "-f", "json"])
     d = json.loads(capsys.readouterr().out)
