@@ -48,6 +48,13 @@ def published_params(name: str) -> int:
     return int(get_model_weights(name).DEFAULT.meta["num_params"])
 
 
+def published_top1(name: str) -> float:
+    """torchvision's published ImageNet-1K top-1 accuracy in percent (DEFAULT weights)."""
+    from torchvision.models import get_model_weights
+
+    return float(get_model_weights(name).DEFAULT.meta["_metrics"]["ImageNet-1K"]["acc@1"])
+
+
 def published_gmacs(name: str) -> float:
     """torchvision's published GMACs per image (the metadata's "_ops", rounded to 3 decimals)."""
     from torchvision.models import get_model_weights

@@ -9,7 +9,7 @@ import cnnstat
 from cnnstat import plots
 from cnnstat.cli import main
 from cnnstat.compare import CompareRow, Comparison, SortKey, compare
-from tests.expected import VGG16_MACS, published_gmacs, published_params
+from tests.expected import VGG16_MACS, published_gmacs, published_params, published_top1
 
 
 def test_vgg16_and_resnet152_figures():
@@ -21,7 +21,7 @@ def test_vgg16_and_resnet152_figures():
     assert round(vgg.macs / 1e9, 3) == published_gmacs("vgg16")
     assert round(resnet.macs / 1e9, 3) == published_gmacs("resnet152")
     assert vgg.param_bytes == published_params("vgg16") * 4
-    assert vgg.top1 == 71.592 and resnet.top1 == 82.284  # weights.meta ImageNet-1K acc@1
+    assert vgg.top1 == published_top1("vgg16") and resnet.top1 == published_top1("resnet152")
     assert vgg.year == 2014 and "3x3" in vgg.feature
     assert not result.failed
 
@@ -85,7 +85,7 @@ def test_summary_plot_and_layer_bars(tmp_path):
 
     bars = plots.layer_bars(cnnstat.analyze("lenet5"))
     assert [b[0] for b in bars] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
-    assert bars[2] == ("fc1", 48_120, 48_000)
+    assert bars[2] == ("fc1", 400 * 120 + 120, 400 * 120)  # params, MACs
     target = tmp_path / "bars.png"
     with pytest.raises(SystemExit) as exc:
         main(["summary", "lenet5", "--plot", str(target), "-f", "json"])
