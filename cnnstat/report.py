@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from math import prod
 from typing import Any
 
 import cnnstat
@@ -124,8 +125,9 @@ def vgg16_layers() -> tuple[str, str, list[dict[str, Any]]]:
     rows = []
     total_elements = total_weights = 0
     for name, shape, memory, params, layer in VGG16_LECTURE:
-        if layer is None:
-            elements, measured_shape, weights = 3 * 224 * 224, "224x224x3", 0
+        if layer is None:  # the slide's INPUT row: the input cnnstat fed the network
+            measured_shape, weights = _hwc(report.input_shape), 0
+            elements = prod(report.input_shape[1:])
         else:
             r = layers[layer]
             out = r.output_shape or ()
