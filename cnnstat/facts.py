@@ -109,7 +109,8 @@ class LectureClaim:
     @property
     def year(self) -> int:
         facts = facts_of(self.model)
-        assert facts is not None, f"no facts for {self.model}"
+        if facts is None:  # a claim about a model this module knows nothing of: a table error
+            raise KeyError(f"no facts for {self.model}")
         return facts.year
 
 
