@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstat import zoo
 from cnnstat.errors import CnnstatError, InvalidInputError
-from cnnstat.families import family_of
+from cnnstat.facts import family_of
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -362,9 +362,15 @@ def report_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def report_markdown(report: Report, show_rf: bool = False) -> str:
-    """A Markdown report: exact per-layer integers, then the totals; ``show_rf`` adds receptive fields."""
+def report_markdown(report: Report, show_rf: bool = False, version: str | None = None) -> str:
+    """A Markdown report: exact per-layer integers, then the totals; ``show_rf`` adds receptive fields.
+
+    ``version`` is the cnnstat version stamped in the header, the installed one by default; tests
+    pass a fixed stamp so that golden files don't change with every release.
+    """
     from cnnstat import __version__
+
+    stamp = __version__ if version is None else version
 
     n, *sample = report.input_shape
     lines = [
@@ -372,7 +378,7 @@ def report_markdown(report: Report, show_rf: bool = False) -> str:
         "",
         f"Input {n}×{'×'.join(map(str, sample))}, {report.dtype}, counted on "
         f"{'the meta device' if report.device_mode == 'meta' else 'real CPU tensors'} "
-        f"by cnnstat {__version__}. One multiply-add = 1 MAC = 2 FLOPs.",
+        f"by cnnstat {stamp}. One multiply-add = 1 MAC = 2 FLOPs.",
         "",
         "| # | Layer | Type | Output shape | Kernel | Params | MACs | FLOPs | Activation bytes "
         + ("| RF | Eff. stride " if show_rf else "")

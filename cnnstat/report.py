@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from math import prod
 from typing import Any
 
 import cnnstat
 from cnnstat import calculator
 from cnnstat.compare import compare, published_accuracy
+from cnnstat.facts import ALEXNET_LECTURE, LECTURE_CLAIMS, VGG16_LECTURE, LectureClaim
 from cnnstat.plots import (
     accuracy_vs_macs_png,
     accuracy_vs_macs_points,
@@ -25,81 +26,9 @@ from cnnstat.plots import (
 from cnnstat.zoo import TORCHVISION_CROP_SIZES
 
 
-@dataclass(frozen=True)
-class LectureClaim:
-    """A row of the lectures' comparison table (lecture 3, "Comparison")."""
-
-    network: str
-    year: int
-    feature: str
-    top5: float
-    params: float
-    flops: float
-    model: str  # the cnnstat model that row is about
-    variants: tuple[str, ...]  # the variants a claimed figure may refer to
-
-
-CLASSIC_CLAIMS = (
-    LectureClaim("AlexNet", 2012, "Deeper", 84.70, 62e6, 1.5e9, "alexnet_original",
-                 ("alexnet_original", "alexnet_original_2gpu", "alexnet")),
-    LectureClaim("VGGNet", 2014, "Fixed-size kernels", 92.30, 138e6, 19.6e9, "vgg16",
-                 ("vgg16", "vgg19")),
-    LectureClaim("Inception", 2014, "Wider - Parallel kernels", 93.30, 6.4e6, 2e9, "googlenet",
-                 ("googlenet",)),
-    LectureClaim("ResNet-152", 2015, "Shortcut connections", 95.51, 60.3e6, 11e9, "resnet152",
-                 ("resnet152",)),
-)  # fmt: skip
-
-# Lecture 4's VGG16 table: (layer, shape H x W x C, memory in elements as written, params
-# without biases as written, cnnstat layer name, exact element count of the shape).
-VGG16_LECTURE = (
-    ("INPUT", "224x224x3", "150K", 0, None),
-    ("CONV3-64", "224x224x64", "3.2M", 1_728, "features.0"),
-    ("CONV3-64", "224x224x64", "3.2M", 36_864, "features.2"),
-    ("POOL2", "112x112x64", "800K", 0, "features.4"),
-    ("CONV3-128", "112x112x128", "1.6M", 73_728, "features.5"),
-    ("CONV3-128", "112x112x128", "1.6M", 147_456, "features.7"),
-    ("POOL2", "56x56x128", "400K", 0, "features.9"),
-    ("CONV3-256", "56x56x256", "800K", 294_912, "features.10"),
-    ("CONV3-256", "56x56x256", "800K", 589_824, "features.12"),
-    ("CONV3-256", "56x56x256", "800K", 589_824, "features.14"),
-    ("POOL2", "28x28x256", "200K", 0, "features.16"),
-    ("CONV3-512", "28x28x512", "400K", 1_179_648, "features.17"),
-    ("CONV3-512", "28x28x512", "400K", 2_359_296, "features.19"),
-    ("CONV3-512", "28x28x512", "400K", 2_359_296, "features.21"),
-    ("POOL2", "14x14x512", "100K", 0, "features.23"),
-    ("CONV3-512", "14x14x512", "100K", 2_359_296, "features.24"),
-    ("CONV3-512", "14x14x512", "100K", 2_359_296, "features.26"),
-    ("CONV3-512", "14x14x512", "100K", 2_359_296, "features.28"),
-    ("POOL2", "7x7x512", "25K", 0, "features.30"),
-    ("FC", "1x1x4096", "4096", 102_760_448, "classifier.0"),
-    ("FC", "1x1x4096", "4096", 16_777_216, "classifier.3"),
-    ("FC", "1x1x1000", "1000", 4_096_000, "classifier.6"),
-)
-VGG16_LECTURE_TOTAL_ELEMENTS = 24e6  # "TOTAL memory: 24M * 4 bytes ~= 96MB / image"
-VGG16_LECTURE_TOTAL_PARAMS = 138e6
-
-# Lecture 4's AlexNet walk-through at 227x227x3: (layer, H x W x C, cnnstat layer name)
-ALEXNET_LECTURE = (
-    ("CONV1", "55x55x96", "features.conv1"),
-    ("MAX POOL1", "27x27x96", "features.pool1"),
-    ("NORM1", "27x27x96", "features.norm1"),
-    ("CONV2", "27x27x256", "features.conv2"),
-    ("MAX POOL2", "13x13x256", "features.pool2"),
-    ("NORM2", "13x13x256", "features.norm2"),
-    ("CONV3", "13x13x384", "features.conv3"),
-    ("CONV4", "13x13x384", "features.conv4"),
-    ("CONV5", "13x13x256", "features.conv5"),
-    ("MAX POOL3", "6x6x256", "features.pool3"),
-    ("FC6", "4096", "classifier.fc6"),
-    ("FC7", "4096", "classifier.fc7"),
-    ("FC8", "1000", "classifier.fc8"),
-)
-
-
 def lecture_networks() -> set[str]:
     """The models the lectures' comparison is about, and resnet50: a crowded plot labels them."""
-    return {m for c in CLASSIC_CLAIMS for m in c.variants} | {"resnet50"}
+    return {m for c in LECTURE_CLAIMS for m in c.variants} | {"resnet50"}
 
 
 def _stamp() -> str:
@@ -131,9 +60,9 @@ def _hwc(shape: tuple[int, ...] | None) -> str:
 
 def classic_comparison() -> tuple[str, str, list[dict[str, Any]]]:
     """The lectures' AlexNet / VGG / Inception / ResNet-152 table beside cnnstat's figures."""
-    reports = {m: cnnstat.analyze(m) for c in CLASSIC_CLAIMS for m in c.variants}
+    reports = {m: cnnstat.analyze(m) for c in LECTURE_CLAIMS for m in c.variants}
     rows, notes = [], []
-    for c in CLASSIC_CLAIMS:
+    for c in LECTURE_CLAIMS:
         r = reports[c.model]
         _, top5 = published_accuracy(c.model if c.model in TORCHVISION_CROP_SIZES else "alexnet")
         rows.append({
@@ -196,8 +125,9 @@ def vgg16_layers() -> tuple[str, str, list[dict[str, Any]]]:
     rows = []
     total_elements = total_weights = 0
     for name, shape, memory, params, layer in VGG16_LECTURE:
-        if layer is None:
-            elements, measured_shape, weights = 3 * 224 * 224, "224x224x3", 0
+        if layer is None:  # the slide's INPUT row: the input cnnstat fed the network
+            measured_shape, weights = _hwc(report.input_shape), 0
+            elements = prod(report.input_shape[1:])
         else:
             r = layers[layer]
             out = r.output_shape or ()

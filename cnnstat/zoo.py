@@ -158,86 +158,26 @@ TORCHVISION_TASK_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
 
 @dataclass(frozen=True)
 class ClassicSpec:
-    """A lecture network that torchvision lacks: its builder, input size and provenance."""
+    """A lecture network that torchvision lacks: its builder and input size.
+
+    Its paper, year and salient feature are in ``cnnstat.facts.CLASSIC_FACTS``.
+    """
 
     builder: str  # "module:function"
     input_size: tuple[int, ...]
-    paper: str
-    year: int
-    note: str
 
 
 CLASSICS: dict[str, ClassicSpec] = {
-    "lenet5": ClassicSpec(
-        "cnnstat.classics:lenet5",
-        (1, 32, 32),
-        "LeCun et al. 1998 (as in the lectures)",
-        1998,
-        "two convs + three FCs; ReLU and max-pool",
-    ),
-    "lenet5_original": ClassicSpec(
-        "cnnstat.classics:lenet5_original",
-        (1, 32, 32),
-        "LeCun et al. 1998",
-        1998,
-        "trainable subsampling, sparse C3, tanh, RBF output",
-    ),
-    "alexnet_original": ClassicSpec(
-        "cnnstat.classics:alexnet_original",
-        (3, 227, 227),
-        "Krizhevsky et al. 2012",
-        2012,
-        "ReLU, LRN, dropout, 11x11/4 first conv; one device",
-    ),
-    "alexnet_original_2gpu": ClassicSpec(
-        "cnnstat.classics:alexnet_original_2gpu",
-        (3, 227, 227),
-        "Krizhevsky et al. 2012",
-        2012,
-        "CONV2/4/5 split across two GPUs (groups=2)",
-    ),
-    "zfnet": ClassicSpec(
-        "cnnstat.classics:zfnet",
-        (3, 224, 224),
-        "Zeiler & Fergus 2013",
-        2013,
-        "AlexNet with 7x7/2 CONV1 and wider CONV3-5",
-    ),
-    "nin": ClassicSpec(
-        "cnnstat.classics:nin",
-        (3, 224, 224),
-        "Lin et al. 2014",
-        2014,
-        "mlpconv (1x1 convs) and global average pooling instead of FCs",
-    ),
-    "inception_naive_block": ClassicSpec(
-        "cnnstat.classics:inception_naive_block",
-        (192, 28, 28),
-        "Szegedy et al. 2015",
-        2014,
-        "one Inception module without 1x1 reductions",
-    ),
-    "inception_block": ClassicSpec(
-        "cnnstat.classics:inception_block",
-        (192, 28, 28),
-        "Szegedy et al. 2015",
-        2014,
-        "one Inception module with 1x1 bottlenecks",
-    ),
-    "se_resnet50": ClassicSpec(
-        "cnnstat.classics:se_resnet50",
-        (3, 224, 224),
-        "Hu et al. 2018",
-        2017,
-        "ResNet-50 with squeeze-and-excitation channel attention",
-    ),
-    "mobilenet_v1": ClassicSpec(
-        "cnnstat.classics:mobilenet_v1",
-        (3, 224, 224),
-        "Howard et al. 2017",
-        2017,
-        "depthwise-separable convolutions",
-    ),
+    "lenet5": ClassicSpec("cnnstat.classics:lenet5", (1, 32, 32)),
+    "lenet5_original": ClassicSpec("cnnstat.classics:lenet5_original", (1, 32, 32)),
+    "alexnet_original": ClassicSpec("cnnstat.classics:alexnet_original", (3, 227, 227)),
+    "alexnet_original_2gpu": ClassicSpec("cnnstat.classics:alexnet_original_2gpu", (3, 227, 227)),
+    "zfnet": ClassicSpec("cnnstat.classics:zfnet", (3, 224, 224)),
+    "nin": ClassicSpec("cnnstat.classics:nin", (3, 224, 224)),
+    "inception_naive_block": ClassicSpec("cnnstat.classics:inception_naive_block", (192, 28, 28)),
+    "inception_block": ClassicSpec("cnnstat.classics:inception_block", (192, 28, 28)),
+    "se_resnet50": ClassicSpec("cnnstat.classics:se_resnet50", (3, 224, 224)),
+    "mobilenet_v1": ClassicSpec("cnnstat.classics:mobilenet_v1", (3, 224, 224)),
 }
 
 

@@ -7,6 +7,8 @@ import torch
 
 import cnnstat
 from cnnstat.errors import ForwardError, InputTooSmallError, InvalidInputError, ModelLoadError
+from cnnstat.facts import VGG16_LECTURE, VGG16_LECTURE_TOTAL_PARAMS
+from tests.expected import LENET5_PARAMS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
 
@@ -34,27 +36,23 @@ def test_torchvision_alexnet_first_conv():
     assert conv.kernel == (11, 11) and conv.stride == (4, 4) and conv.padding == (2, 2)
 
 
-# The lecture's VGG16 table (lecture 004): per conv layer, weights without
-# biases and output elements ("memory").
-VGG16_LECTURE = [
-    ("features.0", 1_728, 224 * 224 * 64),
-    ("features.2", 36_864, 224 * 224 * 64),
-    ("features.5", 73_728, 112 * 112 * 128),
-    ("features.7", 147_456, 112 * 112 * 128),
-    ("features.10", 294_912, 56 * 56 * 256),
-    ("features.12", 589_824, 56 * 56 * 256),
-    ("features.14", 589_824, 56 * 56 * 256),
-    ("features.17", 1_179_648, 28 * 28 * 512),
-    ("features.19", 2_359_296, 28 * 28 * 512),
-    ("features.21", 2_359_296, 28 * 28 * 512),
-    ("features.24", 2_359_296, 14 * 14 * 512),
-    ("features.26", 2_359_296, 14 * 14 * 512),
-    ("features.28", 2_359_296, 14 * 14 * 512),
+def _elements(shape: str) -> int:
+    """'224x224x64' -> 224 * 224 * 64, the lecture's "memory" of a layer."""
+    h, w, c = map(int, shape.split("x"))
+    return h * w * c
+
+
+# The lecture's VGG16 table (lecture 4, transcribed in cnnstat.facts and checked against the
+# lecture's text in test_facts.py): per conv layer, weights without biases and output elements.
+VGG16_LECTURE_CONVS = [
+    (layer, params, _elements(shape))
+    for name, shape, _, params, layer in VGG16_LECTURE
+    if name.startswith("CONV")
 ]
 
 
 @pytest.mark.parametrize(
-    ("name", "weights", "elements"), VGG16_LECTURE, ids=[v[0] for v in VGG16_LECTURE]
+    ("name", "weights", "elements"), VGG16_LECTURE_CONVS, ids=[v[0] for v in VGG16_LECTURE_CONVS]
 )
 def test_vgg16_conv_layers_match_lecture_table(name, weights, elements):
     layer = by_name(vgg16_report(), name)
@@ -65,11 +63,17 @@ def test_vgg16_conv_layers_match_lecture_table(name, weights, elements):
 
 
 def test_vgg16_fc_layers_match_lecture_table():
+    from torchvision.models import VGG16_Weights
+
     r = vgg16_report()
-    assert by_name(r, "classifier.0").params - 4096 == 102_760_448  # 7*7*512*4096
-    assert by_name(r, "classifier.3").params - 4096 == 16_777_216  # 4096*4096
-    assert by_name(r, "classifier.6").params - 1000 == 4_096_000  # 4096*1000
-    assert r.totals.params == 138_357_544  # the lecture's "138M"
+    fcs = [
+        (layer, shape, params) for name, shape, _, params, layer in VGG16_LECTURE if name == "FC"
+    ]
+    assert [p for *_, p in fcs] == [7 * 7 * 512 * 4096, 4096 * 4096, 4096 * 1000]
+    for layer, shape, params in fcs:
+        assert by_name(r, layer).params - _elements(shape) == params  # biases left out
+    assert r.totals.params == VGG16_Weights.IMAGENET1K_V1.meta["num_params"]
+    assert round(r.totals.params / 1e6) == VGG16_LECTURE_TOTAL_PARAMS / 1e6  # "138M"
 
 
 _VGG16 = {}
@@ -187,7 +191,7 @@ def test_report_frame_and_dict():
     r = cnnstat.analyze("lenet5")
     frame = r.to_frame()
     assert list(frame["name"]) == [layer.name for layer in r.layers]
-    assert int(frame["params"].sum()) == 61_706
+    assert int(frame["params"].sum()) == LENET5_PARAMS
     d = r.to_dict()
     assert set(d["totals"]) >= {
         "params",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cnnstat.cli import main
+from tests.expected import LENET5_PARAMS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
 
@@ -33,7 +34,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 def test_summary_table(capsys):
     code, out, _ = run(capsys, "summary", "lenet5")
     assert code == 0
-    assert "61,706" in out
+    assert f"{LENET5_PARAMS:,}" in out
     assert "7 of 7 layers agree with the closed-form formulas" in out
 
 
@@ -43,8 +44,8 @@ def test_summary_json_schema(capsys):
     d = json.loads(out)
     assert d["model"] == "lenet5"
     assert d["input_shape"] == [1, 1, 32, 32]
-    assert d["totals"]["params"] == 61_706
-    assert d["totals"]["trainable_params"] == 61_706
+    assert d["totals"]["params"] == LENET5_PARAMS
+    assert d["totals"]["trainable_params"] == LENET5_PARAMS
     assert {"macs", "flops", "activation_bytes", "saved_for_backward_bytes", "param_bytes"} <= set(
         d["totals"]
     )
@@ -93,15 +94,15 @@ def test_output_extension_picks_format(capsys, tmp_path, ext, reader):
     text = target.read_text()
     if reader == "csv":
         frame = pd.read_csv(target)
-        assert int(frame["params"].sum()) == 61_706
+        assert int(frame["params"].sum()) == LENET5_PARAMS
         assert list(frame["name"])[:2] == ["conv1", "pool1"]
     elif reader == "json":
-        assert json.loads(text)["totals"]["params"] == 61_706
+        assert json.loads(text)["totals"]["params"] == LENET5_PARAMS
     elif reader == "markdown":
         assert text.startswith("# lenet5")
         assert "| 1 | pool1 | MaxPool2d | 1×6×14×14 |" in text
     else:
-        assert "61,706" in text and "\x1b[" not in text
+        assert f"{LENET5_PARAMS:,}" in text and "\x1b[" not in text
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
 
 

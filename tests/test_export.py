@@ -17,6 +17,7 @@ import pytest
 from cnnstat import export
 from cnnstat.cli import main
 from cnnstat.errors import ExportError
+from tests.expected import LENET5_PARAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
@@ -63,7 +64,7 @@ def test_symlink_writes_its_target_and_stays_a_link(capsys, tmp_path):
     code, _, _ = run(capsys, "summary", "lenet5", "-o", str(link))
     assert code == 0
     assert link.is_symlink() and os.readlink(link) == str(target)
-    assert json.loads(target.read_text())["totals"]["params"] == 61_706
+    assert json.loads(target.read_text())["totals"]["params"] == LENET5_PARAMS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json"]
 
 
@@ -164,14 +165,14 @@ def test_proc_is_refused_up_front(capsys):
 def test_dash_is_stdout(capsys):
     code, out, _ = run(capsys, "summary", "lenet5", "-o", "-", "-f", "json")
     assert code == 0
-    assert json.loads(out)["totals"]["params"] == 61_706
+    assert json.loads(out)["totals"]["params"] == LENET5_PARAMS
     assert not Path("-").exists()
 
 
 def test_dev_stdout_is_the_descriptor_not_a_file(tmp_path):
     piped = cli("summary", "lenet5", "-f", "json", "-o", "/dev/stdout")
     assert piped.returncode == 0, piped.stderr
-    assert json.loads(piped.stdout)["totals"]["params"] == 61_706
+    assert json.loads(piped.stdout)["totals"]["params"] == LENET5_PARAMS
     log = tmp_path / "log.txt"
     log.write_text("first line\n")
     appended = cli("summary", "lenet5", "-o", "/dev/stdout", "-f", "csv", shell=f">> '{log}'")
@@ -266,7 +267,7 @@ def test_closed_stdout_does_not_stop_a_report_written_to_a_file(tmp_path):
     target = tmp_path / "r.json"
     done = cli("summary", "lenet5", "-o", str(target), shell=">&-")
     assert done.returncode == 0, done.stderr
-    assert json.loads(target.read_text())["totals"]["params"] == 61_706
+    assert json.loads(target.read_text())["totals"]["params"] == LENET5_PARAMS
 
 
 def test_internal_errors_have_their_own_status(capsys, monkeypatch):

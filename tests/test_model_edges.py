@@ -14,6 +14,8 @@ from torch import nn
 import cnnstat
 from cnnstat.cli import main
 from cnnstat.errors import ForwardError, InvalidInputError
+from cnnstat.facts import VGG16_LECTURE
+from tests.expected import published_params
 
 
 def by_name(report, name):
@@ -137,9 +139,13 @@ def test_timm_custom_convs_agree_with_the_closed_forms(model):
 
 def test_freeze_ratio_freezes_whole_modules_and_says_how_much():
     r = cnnstat.analyze("vgg16", freeze_ratio=0.8)
-    features = 14_714_688  # vgg16's 13 convs, torchvision's num_params minus the classifier
+    published = published_params("vgg16")
     fc6 = 25_088 * 4_096 + 4_096  # 102,764,544: weight and bias frozen together
-    assert r.totals.params == 138_357_544  # torchvision's published num_params
+    # the 13 convs from the lecture's table: weights without biases, plus a bias per filter
+    convs = [(w, shape) for layer, shape, _, w, _ in VGG16_LECTURE if layer.startswith("CONV")]
+    features = sum(w + int(shape.split("x")[2]) for w, shape in convs)  # 14,714,688
+    assert features == published - fc6 - (4096 * 4096 + 4096) - (4096 * 1000 + 1000)
+    assert r.totals.params == published
     assert r.totals.frozen_params == features + fc6 == 117_479_232
     fc6_row = by_name(r, "classifier.0")
     assert fc6_row.trainable_params == 0

@@ -87,11 +87,12 @@ def test_markdown_carries_receptive_fields_when_asked():
     plain, with_rf = report_markdown(r), report_markdown(r, show_rf=True)
     assert "| RF |" not in plain
     # conv1 5x5: field 5, stride 1; pool1 2x2/2 adds (2-1)*1: field 6, stride 2
-    assert (
-        "| 0 | conv1 | Conv2d | 1×6×28×28 | k5 s1 p0 | 156 | 117,600 | 239,904 | 18,816 | 5 | 1 | ✓ |"
-        in with_rf
-    )
-    assert (
-        "| 1 | pool1 | MaxPool2d | 1×6×14×14 | k2 s2 p0 | 0 | 0 | 4,704 | 4,704 | 6 | 2 | ✓ |"
-        in with_rf
-    )
+    conv1 = 6 * 28 * 28  # output elements: 4,704
+    params = (5 * 5 * 1 + 1) * 6  # 156
+    macs = conv1 * 5 * 5 * 1  # 117,600
+    flops = 2 * macs + conv1  # 2 per multiply-add and 1 per bias add: 239,904
+    row = f"| {params:,} | {macs:,} | {flops:,} | {conv1 * 4:,} | 5 | 1 | ✓ |"  # fp32: 18,816 B
+    assert f"| 0 | conv1 | Conv2d | 1×6×28×28 | k5 s1 p0 {row}" in with_rf
+    pool1 = 6 * 14 * 14  # 1,176 outputs, each reading a 2x2 window: 1 FLOP per element read
+    row = f"| 0 | 0 | {pool1 * 2 * 2:,} | {pool1 * 4:,} | 6 | 2 | ✓ |"
+    assert f"| 1 | pool1 | MaxPool2d | 1×6×14×14 | k2 s2 p0 {row}" in with_rf

@@ -14,6 +14,7 @@ from torch import nn
 import cnnstat
 from cnnstat.cli import main
 from cnnstat.errors import ForwardError, UserCodeError
+from tests.expected import LENET5_PARAMS
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -210,7 +211,7 @@ def test_compare_keeps_the_table_when_one_model_exits_or_raises(capsys, hostile)
     code, out, _ = run(capsys, "compare", "--models", models, "--format", "json")
     assert code == 1  # error rows, as before
     rows = {r["model"]: r for r in json.loads(out)["rows"]}
-    assert rows["lenet5"]["status"] == "ok" and rows["lenet5"]["params"] == 61_706
+    assert rows["lenet5"]["status"] == "ok" and rows["lenet5"]["params"] == LENET5_PARAMS
     for cls in ("Exits", "Raises", "HardExits"):
         assert rows[f"{hostile}:{cls}"]["status"] == "error"
 

@@ -11,6 +11,7 @@ from rich.console import Console
 import cnnstat
 from cnnstat import render
 from cnnstat.cli import main
+from tests.expected import VGG16_MACS, published_params
 
 WIDTHS = (80, 120, 200)
 
@@ -188,7 +189,8 @@ def test_compare_markdown_is_for_people(lenet_vgg):
     # no bench was run: no empty timing columns
     assert not {"Fwd ms", "Bwd ms", "Total ms", "img/s"} & set(header)
     row = dict(zip(header, lenet, strict=True))
-    assert row["MACs"] == "416.5 K"  # 416,520 multiply-adds, not "0.000" GMACs
+    # 28*28*6*25 + 10*10*16*150 + 48,000 + 10,080 + 840 = 416,520 multiply-adds, not "0.000" GMACs
+    assert row["MACs"] == "416.5 K"
     assert row["Top-1 %"] == "—"  # torchvision publishes no lenet5 accuracy
     row = dict(zip(header, vgg, strict=True))
     assert row["Params"] == "138.4 M"  # 138,357,544 (torchvision's num_params)
@@ -204,9 +206,9 @@ def test_compare_csv_and_json_stay_raw(lenet_vgg):
     csv = compare_text(lenet_vgg, Format.csv)
     header = csv.splitlines()[0].split(",")
     assert {"macs", "params", "top1", "total_ms", "images_per_s"} <= set(header)
-    assert "15470264320" in csv and "138357544" in csv
+    assert str(VGG16_MACS) in csv and str(published_params("vgg16")) in csv
     d = json.loads(compare_text(lenet_vgg, Format.json))
-    assert d["rows"][1]["macs"] == 15_470_264_320
+    assert d["rows"][1]["macs"] == VGG16_MACS
 
 
 def test_markdown_table_cells():

@@ -1,16 +1,29 @@
 from __future__ import annotations
 
+import os
+import re
+import struct
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from cnnstat import report
+from cnnstat import facts, report
 from cnnstat.cli import main
+from tests.expected import ALEXNET_ORIGINAL_PARAMS, published_params
+
+REPORTS = Path(__file__).parent.parent / "reports"
+# Regenerating the lectures' reports analyses the whole zoo: about 2 minutes alone on 2 cores,
+# 3.5 shared. CNNSTAT_SKIP_REPORTS=1 skips it for a quick run; CI runs it.
+skip_reports = pytest.mark.skipif(
+    os.environ.get("CNNSTAT_SKIP_REPORTS") == "1", reason="CNNSTAT_SKIP_REPORTS=1"
+)
 
 
 def test_vgg16_rows_equal_the_lecture_table():
     text, csv, rows = report.vgg16_layers()
     assert all(r["agree"] == "✓" for r in rows)
-    lecture_params = [p for _, _, _, p, _ in report.VGG16_LECTURE]
+    lecture_params = [p for _, _, _, p, _ in facts.VGG16_LECTURE]
     assert [r["measured params (no bias)"] for r in rows] == lecture_params
     # the lecture writes memory rounded (3.2M, 800K): compare to within its rounding
     for r in rows:
@@ -24,25 +37,38 @@ def test_vgg16_rows_equal_the_lecture_table():
 
 def test_alexnet_shapes_match_the_walkthrough():
     _, _, rows = report.alexnet_shapes()
-    assert [r["measured output"] for r in rows] == [s for _, s, _ in report.ALEXNET_LECTURE]
+    assert [r["measured output"] for r in rows] == [s for _, s, _ in facts.ALEXNET_LECTURE]
 
 
 def test_inception_example():
     _, _, rows = report.inception_cost()
-    assert [r["multiplications (MACs)"] for r in rows] == [120_422_400, 12_443_648]
+    # 28x28x192 in, 32 filters of 5x5 "same"; then with a 1x1 reduction to 16 channels first
+    direct = 28 * 28 * 32 * 5 * 5 * 192  # 120,422,400
+    bottleneck = 28 * 28 * 16 * 192 + 28 * 28 * 32 * 5 * 5 * 16  # 12,443,648: the lecture's 12.4M
+    assert [r["multiplications (MACs)"] for r in rows] == [direct, bottleneck]
 
 
 def test_classic_comparison_names_conventions():
     text, _, rows = report.classic_comparison()
-    assert [r["measured params"] for r in rows] == [62_378_344, 138_357_544, 6_624_904, 60_192_808]
+    published = [published_params(m) for m in ("vgg16", "googlenet", "resnet152")]
+    assert [r["measured params"] for r in rows] == [ALEXNET_ORIGINAL_PARAMS, *published]
     assert "`vgg19` counted as multiply-adds" in text  # 19.6B is VGG-19's MACs
 
 
-@pytest.mark.slow
-def test_report_lectures_writes_every_file(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def lectures_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cnnstat report lectures` run once into a fresh directory, shared by the tests below."""
+    out = tmp_path_factory.mktemp("lectures")
     with pytest.raises(SystemExit) as exc:
-        main(["report", "lectures", "--output-dir", str(tmp_path)])
+        main(["report", "lectures", "--output-dir", str(out)])
     assert exc.value.code == 0
+    return out
+
+
+@pytest.mark.slow
+@skip_reports
+def test_report_lectures_writes_every_file(lectures_dir):
+    tmp_path = lectures_dir
     names = {p.name for p in tmp_path.iterdir()}
     for stem in ("classic_comparison", "vgg16_layers", "alexnet_shapes", "inception_cost", "zoo"):
         assert {f"{stem}.md", f"{stem}.csv"} <= names
@@ -52,7 +78,7 @@ def test_report_lectures_writes_every_file(tmp_path, capsys):
     zoo = pd.read_csv(tmp_path / "zoo.csv")
     assert len(zoo) == 80 and (zoo["status"] == "ok").all()
     vgg = pd.read_csv(tmp_path / "vgg16_layers.csv")
-    assert list(vgg["measured params (no bias)"]) == [p for _, _, _, p, _ in report.VGG16_LECTURE]
+    assert list(vgg["measured params (no bias)"]) == [p for _, _, _, p, _ in facts.VGG16_LECTURE]
 
 
 def test_report_into_a_path_under_a_file(capsys):
@@ -60,3 +86,65 @@ def test_report_into_a_path_under_a_file(capsys):
         main(["report", "lectures", "--output-dir", "/dev/null/reports"])
     assert exc.value.code == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+# The example files in reports/ that `report lectures` doesn't make: the command that makes each.
+REPORT_EXAMPLES = {
+    "vgg16.md": ["summary", "vgg16", "--format", "markdown"],
+    "alexnet_original.md": ["summary", "alexnet_original", "--rf", "--format", "markdown"],
+    "inception_conv_calculator.md": [
+        "conv", "--input", "28x28x192", "--filters", "32", "--kernel", "5", "--padding", "2",
+        "--bottleneck", "16", "--format", "markdown",
+    ],
+}  # fmt: skip
+# Timings measured on some machine by benchmarks/timing_agreement.py: not reproducible here.
+REPORT_MEASUREMENTS = {"cpu_timings.md", "gpu_timings.md"}
+
+
+def _unstamped(text: str) -> str:
+    """The text with the cnnstat and torch versions taken out of its stamp lines."""
+    return re.sub(r"\b(cnnstat|torch) \d[\w.+-]*\d", r"\1 VERSION", text)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, which the format puts first."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_unstamped_takes_out_versions_only():
+    line = "Generated by cnnstat 0.1.0 with torch 2.14.1+cu130."
+    assert _unstamped(line) == "Generated by cnnstat VERSION with torch VERSION."
+    assert _unstamped("by cnnstat 1.2.3rc1. One MAC") == "by cnnstat VERSION. One MAC"
+    assert _unstamped("| vgg16 | 138,357,544 |") == "| vgg16 | 138,357,544 |"
+
+
+@pytest.mark.slow
+@skip_reports
+def test_committed_reports_are_what_the_code_makes(lectures_dir, capsys):
+    """Every committed file in reports/ equals a fresh run, up to the version stamps.
+
+    When this fails, regenerate: `python3 -m cnnstat report lectures --output-dir reports/`, and
+    for the examples the commands in REPORT_EXAMPLES; then review the diff.
+    """
+    committed = {p.name for p in REPORTS.iterdir() if p.is_file()}
+    lectures = set(report.lecture_report_names())
+    unknown = committed - lectures - set(REPORT_EXAMPLES) - REPORT_MEASUREMENTS
+    assert not unknown, f"no command known to make {sorted(unknown)}: add it to REPORT_EXAMPLES"
+    assert lectures <= committed
+    stale = []
+    for name in sorted(lectures):
+        ours, fresh = (REPORTS / name).read_bytes(), (lectures_dir / name).read_bytes()
+        if name.endswith(".png"):
+            if _png_size(ours) != _png_size(fresh):
+                stale.append(name)
+        elif _unstamped(ours.decode()) != _unstamped(fresh.decode()):
+            stale.append(name)
+    for name, argv in REPORT_EXAMPLES.items():
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        if _unstamped((REPORTS / name).read_text()) != _unstamped(capsys.readouterr().out):
+            stale.append(name)
+    assert stale == []

@@ -1,0 +1,62 @@
+"""Expected figures that several tests share, each with its arithmetic or its source.
+
+Nothing here is computed by cnnstat: closed-form arithmetic is written out, published figures
+are read from torchvision's weights metadata (offline, no download) when a test asks.
+"""
+
+from __future__ import annotations
+
+from cnnstat.facts import VGG16_LECTURE
+
+# The lectures' LeNet-5 on 1x32x32: conv 5x5 to 6, conv 5x5 to 16, then 400 -> 120 -> 84 -> 10
+LENET5_PARAMS = (
+    (5 * 5 * 1 + 1) * 6  # conv1: 156
+    + (5 * 5 * 6 + 1) * 16  # conv2: 2,416
+    + (16 * 5 * 5 + 1) * 120  # fc1: 48,120
+    + (120 + 1) * 84  # fc2: 10,164
+    + (84 + 1) * 10  # fc3: 850
+)  # 61,706
+
+# Krizhevsky et al. 2012 on one device, 227x227x3: five convs and three FCs, with biases
+ALEXNET_ORIGINAL_PARAMS = (
+    (11 * 11 * 3 + 1) * 96  # conv1: 34,944
+    + (5 * 5 * 96 + 1) * 256  # conv2: 614,656
+    + (3 * 3 * 256 + 1) * 384  # conv3: 885,120
+    + (3 * 3 * 384 + 1) * 384  # conv4: 1,327,488
+    + (3 * 3 * 384 + 1) * 256  # conv5: 884,992
+    + (6 * 6 * 256 + 1) * 4096  # fc6: 37,752,832
+    + (4096 + 1) * 4096  # fc7: 16,781,312
+    + (4096 + 1) * 1000  # fc8: 4,097,000
+)  # 62,378,344: the lectures' "62M"
+
+
+def _hw(shape: str) -> int:
+    h, w, _ = map(int, shape.split("x"))
+    return h * w
+
+
+# VGG16's MACs from the lecture's table: each weight (biases aside) multiplies once per output
+# position, so a layer's MACs are its output H*W times its weights; pools multiply nothing.
+VGG16_MACS = sum(_hw(shape) * weights for _, shape, _, weights, _ in VGG16_LECTURE)
+# 15,470,264,320, torchvision's "_ops" 15.47 GMACs
+
+
+def published_params(name: str) -> int:
+    """torchvision's published parameter count for a model (its DEFAULT weights' metadata)."""
+    from torchvision.models import get_model_weights
+
+    return int(get_model_weights(name).DEFAULT.meta["num_params"])
+
+
+def published_top1(name: str) -> float:
+    """torchvision's published ImageNet-1K top-1 accuracy in percent (DEFAULT weights)."""
+    from torchvision.models import get_model_weights
+
+    return float(get_model_weights(name).DEFAULT.meta["_metrics"]["ImageNet-1K"]["acc@1"])
+
+
+def published_gmacs(name: str) -> float:
+    """torchvision's published GMACs per image (the metadata's "_ops", rounded to 3 decimals)."""
+    from torchvision.models import get_model_weights
+
+    return float(get_model_weights(name).DEFAULT.meta["_ops"])
