@@ -453,6 +453,40 @@ def measure_ceilings(device: str, math_mode: str, budget_s: float) -> tuple[floa
             copy_bandwidth(device, budget_s=budget_s))
 
 
+def timed_step(runner: Any, model: Any, x: Any, device: str, amp_dtype: Any, autocast: bool,
+               timer: Any, train: bool) -> Callable[[], list[float]]:
+    """One measured step, returning its timer's milliseconds: a forward under inference_mode,
+    or (``train``) forward and backward of the output's mean, timed apart.
+
+    A training step starts with the gradients set to None and runs no optimizer: it is the
+    memory model's "train_step" phase, so a measured peak and the estimate are like for like.
+    """
+    import torch
+
+    def forward_step() -> list[float]:
+        with torch.inference_mode(), torch.autocast(device, dtype=amp_dtype, enabled=autocast):
+            timer.start()
+            runner(x)
+            timer.mark()
+        return timer.elapsed_ms()  # type: ignore[no-any-return]
+
+    def train_step() -> list[float]:
+        for p in model.parameters():
+            p.grad = None
+        timer.start()
+        with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
+            out = runner(x)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            loss = out.float().mean()
+        timer.mark()
+        if loss.requires_grad:
+            loss.backward()
+        timer.mark()
+        return timer.elapsed_ms()  # type: ignore[no-any-return]
+
+    return train_step if train else forward_step
+
+
 def _measure_cell(
     config: BenchConfig,
     model_name: str,
@@ -525,33 +559,12 @@ def _measure_cell(
     timer: Any = probes.timer()
     autocast = config.dtype != "fp32"
 
-    def forward_step() -> list[float]:
-        with torch.inference_mode(), torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-            timer.start()
-            runner(x)
-            timer.mark()
-        return timer.elapsed_ms()  # type: ignore[no-any-return]
-
     def drop_grads() -> None:
         for p in model.parameters():
             p.grad = None
 
-    def train_step() -> list[float]:
-        # Gradients start as None and no optimizer runs: every measured step is the memory
-        # model's "train_step" phase, so the measured peak and the estimate are like for like.
-        drop_grads()
-        timer.start()
-        with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-            out = runner(x)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            loss = out.float().mean()
-        timer.mark()
-        if loss.requires_grad:
-            loss.backward()
-        timer.mark()
-        return timer.elapsed_ms()  # type: ignore[no-any-return]
-
-    step = forward_step if mode is Mode.forward else train_step
+    step = timed_step(runner, model, x, device, amp_dtype, autocast, timer,
+                      train=mode is not Mode.forward)  # fmt: skip
     loop = _Loop(config)
     loop.warmup(step)
     if config.warmup == 0 and (config.compile or (probes.kind == "cuda" and config.cudnn_benchmark)):

@@ -82,6 +82,7 @@ def profile(
         _Loop,
         _torch_dtype,
         resolve_devices,
+        timed_step,
         validate_options,
     )
 
@@ -132,28 +133,7 @@ def profile(
         x = torch.randn(batch_size, *size, device=device)
         timer = _timer(device)
 
-        def forward_step() -> list[float]:
-            with torch.inference_mode(), torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-                timer.start()
-                model(x)
-                timer.mark()
-            return timer.elapsed_ms()  # type: ignore[no-any-return]
-
-        def train_step() -> list[float]:
-            for p in model.parameters():
-                p.grad = None
-            timer.start()
-            with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-                out = model(x)
-                out = out[0] if isinstance(out, (tuple, list)) else out
-                loss = out.float().mean()
-            timer.mark()
-            if loss.requires_grad:
-                loss.backward()
-            timer.mark()
-            return timer.elapsed_ms()  # type: ignore[no-any-return]
-
-        step = train_step if train else forward_step
+        step = timed_step(model, model, x, device, amp_dtype, autocast, timer, train)
         try:
             say("warm-up")
             _Loop(config).warmup(step)
