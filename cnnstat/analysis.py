@@ -242,6 +242,14 @@ def analyze(
             model = transfer.replace_head(model, num_classes, copy_model=model is given)
         return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
 
+    def finish(model: nn.Module, frozen: set[str], counter: OpCounter, device_mode: str,
+               fallback: str | None) -> Report:
+        report = _report(
+            name, model, counter, inputs, dtype, device_mode, fallback, depth, frozen, backward
+        )
+        changes = _train_changes(counter, inputs, dtype, frozen) if train else None
+        return _with_notes(report, model, frozen, freeze_ratio, changes)
+
     if device == "meta":
         try:
             model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
@@ -267,26 +275,10 @@ def analyze(
                 "counted on real CPU tensors instead"
             )
         else:
-            report = _report(
-                name, model, counter, inputs, dtype, "meta", None, depth, frozen, backward
-            )
-            return _with_notes(
-                report,
-                model,
-                frozen,
-                freeze_ratio,
-                _train_changes(counter, inputs, dtype, frozen) if train else None,
-            )
+            return finish(model, frozen, counter, "meta", None)
     model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
     counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward, train)
-    report = _report(name, model, counter, inputs, dtype, "cpu", fallback, depth, frozen, backward)
-    return _with_notes(
-        report,
-        model,
-        frozen,
-        freeze_ratio,
-        _train_changes(counter, inputs, dtype, frozen) if train else None,
-    )
+    return finish(model, frozen, counter, "cpu", fallback)
 
 
 def _train_changes(
