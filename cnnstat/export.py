@@ -137,12 +137,7 @@ def resolve_output(path: Path, protect: Iterable[Path] = ()) -> OutputTarget:
             raise ExportError(f"cannot write {path}: descriptor {fd} is open for reading only")
         return OutputTarget(path, path, "fd", fd)
     target = Path(os.path.realpath(path))
-    try:
-        st: os.stat_result | None = os.stat(target)
-    except (FileNotFoundError, NotADirectoryError):
-        st = None
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    st = _stat_or_none(target, f"cannot write {path}")
     if st is None:
         _check_creatable(path, target)
         return OutputTarget(path, target, "atomic")
@@ -166,6 +161,16 @@ def resolve_output(path: Path, protect: Iterable[Path] = ()) -> OutputTarget:
             "(the file is replaced through a temporary file beside it)"
         )
     return OutputTarget(path, target, "atomic")
+
+
+def _stat_or_none(target: Path, failure: str) -> os.stat_result | None:
+    """``os.stat(target)``, None where nothing is there yet; other errors as ``failure: why``."""
+    try:
+        return os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise ExportError(f"{failure}: {exc.strerror or exc}") from None
 
 
 def _check_creatable(path: Path, target: Path) -> None:
@@ -193,12 +198,7 @@ def check_writable(path: Path, protect: Iterable[Path] = ()) -> None:
 def prepare_output_dir(directory: Path) -> None:
     """Create ``directory`` (and its parents) if needed; fail unless files can be written in it."""
     target = Path(os.path.realpath(directory))
-    try:
-        st: os.stat_result | None = os.stat(target)
-    except (FileNotFoundError, NotADirectoryError):
-        st = None
-    except OSError as exc:
-        raise ExportError(f"cannot use {directory}: {exc.strerror or exc}") from None
+    st = _stat_or_none(target, f"cannot use {directory}")
     if st is None:
         _check_creatable(directory, target / "x")
         try:
