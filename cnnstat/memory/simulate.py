@@ -128,10 +128,13 @@ def trace_phases(
     if model not in _warmed:
         # The first call of an op in a process can leave a reference to its inputs in a
         # reference cycle (lazily registered Python kernels), which would delay a free. A
-        # discarded run at batch 1 makes every trace look like a warm process's.
+        # discarded small run makes every trace look like a warm process's. Batch 2 where
+        # the trace has it: training-mode BatchNorm on a 1x1 map (inception_v3's aux head)
+        # refuses a batch of one.
         _warmed.add(model)
-        trace_phases(model, (1, *input_shape[1:]), profile, phases, optimizer, autocast_dtype,
-                     frozen, channels_last)
+        warm = (min(input_shape[0], 2), *input_shape[1:])
+        trace_phases(model, warm, profile, phases, optimizer, autocast_dtype, frozen,
+                     channels_last)
     trace = Trace()
     tracker = LifetimeTracker(model, trace, profile.conv_workspace)
     for what, nbytes in profile.workspaces:

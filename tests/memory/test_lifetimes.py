@@ -154,3 +154,12 @@ def test_static_bytes_exclude_transient_convolution_workspaces() -> None:
     weight_bytes = published_params("resnet18") * 4
     assert weight_bytes <= report.static_bytes["parameters"] <= weight_bytes + 62 * 512 + MiB
     assert report.static_bytes["input"] == 2 * 3 * 224 * 224 * 4  # 1,204,224 = 2352 x 512
+
+
+def test_a_model_that_needs_a_batch_of_two_to_train_is_traced_at_two() -> None:
+    # Training-mode BatchNorm on a 1x1 map refuses a batch of one, as PyTorch does
+    # (inception_v3's aux head); the discarded warm-up run must not ask for one.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4))
+    model.train()(torch.zeros(2, 3, 8, 8))  # the real module accepts batch 2
+    report = memory(model, input_size=(3, 8, 8), batch_size=2, device="cpu")
+    assert report.peak("train_step") is not None
