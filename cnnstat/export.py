@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from cnnstat.memory import MemoryReport
     from cnnstat.profile import ProfileReport
     from cnnstat.records import Report
+    from cnnstat.zoo import ModelSpec
 
 
 class Format(str, Enum):
@@ -441,6 +442,27 @@ def conv_text(result: ConvComparison, fmt: Format) -> str:
         f"{conv_title(result)}\n\n{_columns_markdown(*conv_columns(result))}\n\n"
         f"{CONV_CONVENTION}\n"
     )
+
+
+def models_text(specs: Sequence[ModelSpec], fmt: Format) -> str:
+    """The model list as csv, markdown or json: name, source and default input size."""
+    rows = [
+        {"name": s.name, "source": s.source, "default_input_size": list(s.default_input_size or ())}
+        for s in specs
+    ]
+    if fmt is Format.json:
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt is Format.markdown:
+        lines = ["| name | source | default input |", "|---|---|---|"]
+        lines += [f"| {r['name']} | {r['source']} | {_x(r['default_input_size'])} |" for r in rows]
+    else:
+        lines = ["name,source,default_input_size"]
+        lines += [f"{r['name']},{r['source']},{_x(r['default_input_size'])}" for r in rows]
+    return "".join(line + "\n" for line in lines)
+
+
+def _x(size: Sequence[int]) -> str:
+    return "x".join(map(str, size))
 
 
 def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
