@@ -53,7 +53,7 @@ def test_user_model_head_is_replaced_on_a_copy():
     ("kwargs", "message"),
     [
         (dict(freeze="layer9"), "did you mean"),
-        (dict(freeze_ratio=1.5), "freeze-ratio"),
+        (dict(freeze_ratio=1.5), "freeze_ratio"),
         (dict(freeze="layer1", freeze_ratio=0.5), "not both"),
         (dict(num_classes=0), "positive"),
     ],

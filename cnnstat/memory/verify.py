@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 def check_device(device: str) -> None:
-    """--verify needs the device it predicts for."""
+    """Verifying a budget needs the device it predicts for."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("--verify needs a CUDA device, and this machine has none")
+        raise InvalidInputError("verifying a memory budget needs a CUDA device, and this machine has none")
 
 
 def _run_once(report: MemoryReport, size: tuple[int, ...] | None, batch: int, mode: str) -> tuple[str, int | None]:
