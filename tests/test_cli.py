@@ -243,3 +243,11 @@ def test_an_error_is_one_line_with_no_blank_line_before_it() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize("text", ["[b]", "[/b]"])
+def test_error_text_in_brackets_is_shown_as_written(capsys, text):
+    # rich markup would swallow "[b]" and fail on an unmatched "[/b]"
+    code, _, err = run(capsys, "summary", "lenet5", "--input-size", text)
+    assert code == 2
+    assert_one_line_error(code, err, f"'{text}'")

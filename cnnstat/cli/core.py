@@ -63,12 +63,17 @@ stderr = Console(stderr=True)
 
 
 def error(message: str) -> None:
-    """The one-line ``error: ...`` on stderr."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The one-line ``error: ...`` on stderr; the message is shown as written (a model's
+    ``[3, 224, 224]`` is text, not rich markup)."""
+    from rich.text import Text
+
+    stderr.print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
 
 
 def wrote(path: Path) -> None:
-    stderr.print(f"wrote {path}", highlight=False)
+    stderr.print(f"wrote {path}", highlight=False, markup=False)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

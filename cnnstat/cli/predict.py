@@ -147,7 +147,7 @@ def memory(
         from cnnstat.memory.verify import verify_batch
 
         for line in verify_batch(report, size, mode.value):
-            stderr.print(line, highlight=False)
+            stderr.print(line, highlight=False, markup=False)
 
 
 def _budget(
