@@ -119,3 +119,26 @@ def test_named_groups_hold_registered_ops_of_their_kind():
     assert ops.GLOBAL_MIXING - set(ops.REGISTRY) == set()
     assert aten.avg_pool2d in ops.AVG_POOL and aten.max_pool2d in ops.MAX_POOL
     assert aten.add_ in ops.BINARY_ARITHMETIC and aten.relu in ops.UNARY_ACTIVATIONS
+
+
+def test_the_benchmark_asks_the_registry_which_math_a_model_uses():
+    from torch import nn
+
+    import cnnstat
+    from cnnstat.bench.runner import _uses
+
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    assert _uses(cnnstat.analyze(conv, input_size=(3, 8, 8))) == (True, False)
+    assert _uses(cnnstat.analyze(linear, input_size=(3, 2, 2))) == (False, True)
+    both = nn.Sequential(conv, nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    assert _uses(cnnstat.analyze(both, input_size=(3, 8, 8))) == (True, True)
+
+
+def test_the_cross_check_groups_ops_by_registry_kind():
+    from cnnstat.crosscheck import _cnnstat_category
+
+    assert _cnnstat_category("_convolution") == "conv"
+    assert _cnnstat_category("baddbmm") == "matmul"
+    assert _cnnstat_category("_scaled_dot_product_efficient_attention") == "attention"
+    assert _cnnstat_category("relu") == "relu"  # any other kind keeps its op name
