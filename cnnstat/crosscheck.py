@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnstat import zoo
+from cnnstat import ops, zoo
 from cnnstat.analysis import analyze
 from cnnstat.errors import InvalidInputError
 from cnnstat.records import Report
@@ -34,18 +34,6 @@ class Source(str, Enum):
 # Relative tolerance for published GMACs, which torchvision rounds to 3 decimals.
 PUBLISHED_TOLERANCE = 0.005
 
-_CNNSTAT_CATEGORY = {
-    "convolution": "conv",
-    "_convolution": "conv",
-    "mm": "matmul",
-    "addmm": "matmul",
-    "bmm": "matmul",
-    "baddbmm": "matmul",
-    "mv": "matmul",
-    "addmv": "matmul",
-    "dot": "matmul",
-    "vdot": "matmul",
-}
 _FVCORE_CATEGORY = {
     "conv": "conv",
     "linear": "matmul",
@@ -78,6 +66,16 @@ def _category(op: str, table: dict[str, str]) -> str:
     if "scaled_dot_product" in op:
         return "attention"
     return table.get(op, op)
+
+
+# The op kinds the comparison groups by name; any other op is compared under its own name.
+_CATEGORY_KINDS = (ops.OpKind.conv, ops.OpKind.matmul, ops.OpKind.attention)
+
+
+def _cnnstat_category(op: str) -> str:
+    """An aten op's category (conv, matmul, attention), from the op registry; else its name."""
+    kind = ops.kind_of(op)
+    return kind.value if kind in _CATEGORY_KINDS else op
 
 
 @dataclass(frozen=True)
@@ -201,7 +199,7 @@ def cross_check(
         rows.setdefault(r.name, r)
         ours.setdefault(r.name, Counter())
         for op, macs in r.macs_by_op:
-            ours[r.name][_category(op, _CNNSTAT_CATEGORY)] += macs
+            ours[r.name][_cnnstat_category(op)] += macs
     layer_reasons: dict[str, list[str]] = defaultdict(list)
     fvcore_macs: dict[str, int] = {}
 

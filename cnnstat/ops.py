@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from math import prod
 from typing import Any
 
@@ -48,16 +49,40 @@ class OpCost:
     flops: int = 0
 
 
+class OpKind(StrEnum):
+    """What an op is, declared by the rule that costs it; other modules ask :func:`kind_of`."""
+
+    conv = "conv"  # convolutions: MACs
+    matmul = "matmul"  # matrix and vector products: MACs
+    attention = "attention"  # fused scaled dot-product attention: MACs
+    norm = "norm"  # batch, layer, group and RMS normalisation
+    softmax = "softmax"  # softmax and log-softmax
+    pool = "pool"  # sliding-window and adaptive pooling
+    reduction = "reduction"  # sums, means, extrema, norms over axes
+    elementwise = "elementwise"  # activations, arithmetic, comparisons
+    interpolation = "interpolation"  # weighted resampling: bilinear, bicubic, roi_align
+    movement = "movement"  # views, copies, padding, creation, dropout: zero cost
+    selection = "selection"  # data-dependent selection: nonzero, unique, nms
+    backward = "backward"  # the backward pass's own ops
+
+
 ZERO = OpCost()
 Rule = Callable[[Sequence[Any], dict[str, Any], Any], OpCost]
 REGISTRY: dict[Any, Rule] = {}
+# op packet -> its kind, and the same keyed by the packet's name (``macs_by_op`` keys)
+KINDS: dict[Any, OpKind] = {}
+_KIND_BY_NAME: dict[str, OpKind] = {}
 # Ops whose output size or work depends on the values of their inputs (nonzero, nms):
 # everything computed from their outputs depends on the data too.
 DATA_DEPENDENT: set[Any] = set()
+# Every op name this module asked torch for, as (namespace, name): a test checks that
+# each one resolves, so a typo or an op a torch release renamed fails there.
+REQUESTED: list[tuple[str, str]] = []
 
 
-def register(*ops: Any, data_dependent: bool = False) -> Callable[[Rule], Rule]:
-    """Register ``rule`` for every given op packet; a second registration of an op raises.
+def register(*ops: Any, kind: OpKind, data_dependent: bool = False) -> Callable[[Rule], Rule]:
+    """Register ``rule`` for every given op packet as an op of ``kind``; a second
+    registration of an op raises.
 
     ``data_dependent`` marks ops whose output size depends on the input's values.
     """
@@ -67,11 +92,20 @@ def register(*ops: Any, data_dependent: bool = False) -> Callable[[Rule], Rule]:
             if op in REGISTRY:
                 raise ValueError(f"duplicate cnnstat op rule for {op}")
             REGISTRY[op] = rule
+            KINDS[op] = kind
+            _KIND_BY_NAME[op.__name__] = kind
             if data_dependent:
                 DATA_DEPENDENT.add(op)
         return rule
 
     return decorate
+
+
+def kind_of(op: Any) -> OpKind | None:
+    """The kind of an op overload, packet or packet name (``"convolution"``); None if unknown."""
+    if isinstance(op, str):
+        return _KIND_BY_NAME.get(op)
+    return KINDS.get(getattr(op, "overloadpacket", op))
 
 
 def is_data_dependent(func: Any, args: Sequence[Any] = ()) -> bool:
@@ -96,12 +130,15 @@ def lookup(func: Any) -> Rule | None:
 
 
 def packets(*names: str) -> list[Any]:
-    """Aten op packets that exist in this torch build; older releases lack some."""
+    """Aten op packets by name; every name is recorded in ``REQUESTED`` for the test that
+    checks it resolves, and one this torch build lacks is left out here."""
+    REQUESTED.extend(("aten", n) for n in names)
     return [getattr(aten, n) for n in names if hasattr(aten, n)]
 
 
 def torchvision_packets(*names: str) -> list[Any]:
     """torchvision's custom op packets (``torch.ops.torchvision.nms``); none without torchvision."""
+    REQUESTED.extend(("torchvision", n) for n in names)
     try:
         import torchvision  # noqa: F401  (loading it registers torch.ops.torchvision)
     except ImportError:  # pragma: no cover - torchvision is a dependency
@@ -139,48 +176,48 @@ def _numel(out: Any) -> int:
 # --- matrix products and convolutions: the MACs -----------------------------
 
 
-@register(aten.mm)
+@register(aten.mm, kind=OpKind.matmul)
 def mm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     (m, k), (_, n) = _shape(args[0]), _shape(args[1])
     macs = m * k * n
     return OpCost(macs, 2 * macs)
 
 
-@register(aten.addmm)
+@register(aten.addmm, kind=OpKind.matmul)
 def addmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     (m, k), (_, n) = _shape(args[1]), _shape(args[2])
     macs = m * k * n
     return OpCost(macs, 2 * macs + m * n)  # + the bias add
 
 
-@register(aten.bmm)
+@register(aten.bmm, kind=OpKind.matmul)
 def bmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     (b, m, k), (_, _, n) = _shape(args[0]), _shape(args[1])
     macs = b * m * k * n
     return OpCost(macs, 2 * macs)
 
 
-@register(aten.baddbmm)
+@register(aten.baddbmm, kind=OpKind.matmul)
 def baddbmm_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     (b, m, k), (_, _, n) = _shape(args[1]), _shape(args[2])
     macs = b * m * k * n
     return OpCost(macs, 2 * macs + b * m * n)
 
 
-@register(aten.mv, aten.addmv)
+@register(aten.mv, aten.addmv, kind=OpKind.matmul)
 def mv_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     mat = args[0] if len(_shape(args[0])) == 2 else args[1]
     m, k = _shape(mat)
     return OpCost(m * k, 2 * m * k + (m if len(args) > 2 else 0))
 
 
-@register(aten.dot, aten.vdot)
+@register(aten.dot, aten.vdot, kind=OpKind.matmul)
 def dot_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     k = _shape(args[0])[0]
     return OpCost(k, 2 * k)
 
 
-@register(aten.convolution, aten._convolution)
+@register(aten.convolution, aten._convolution, kind=OpKind.conv)
 def convolution_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     x, w, bias = args[0], args[1], args[2]
     transposed = bool(args[6])
@@ -210,7 +247,7 @@ def _sdpa_cost(q: Any, k: Any, v: Any) -> OpCost:
     return OpCost(macs, 2 * macs + scores + 3 * scores)  # + scaling + softmax
 
 
-@register(
+ATTENTION = (
     aten.scaled_dot_product_attention,
     *packets(
         "_scaled_dot_product_attention_math",
@@ -221,22 +258,31 @@ def _sdpa_cost(q: Any, k: Any, v: Any) -> OpCost:
         "_scaled_dot_product_fused_attention_overrideable",
     ),
 )
+
+
+@register(*ATTENTION, kind=OpKind.attention)
 def sdpa_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return _sdpa_cost(args[0], args[1], args[2])
 
 
 # --- elementwise, normalisation, pooling: FLOPs only --------------------------
 
-# Unary activations: shape-preserving, 1 FLOP per element (also the counter's meta shortcut)
-UNARY_ACTIVATIONS = (
+# Named groups of op packets, declared once here for the modules that need a finer
+# distinction than the kind: the meta shortcut (cnnstat/trackers/kernels.py) and the
+# receptive-field tracker (cnnstat/trackers/receptive_field.py).
+
+# Unary activations: elementwise, shape- and dtype-preserving
+UNARY_ACTIVATION_NAMES = (
     "relu", "relu_", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
     "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_",
     "leaky_relu", "leaky_relu_", "elu", "elu_", "mish", "mish_",
 )  # fmt: skip
+UNARY_ACTIVATIONS = frozenset(packets(*UNARY_ACTIVATION_NAMES))
+# Binary arithmetic: elementwise; of two same-shaped operands, shape-preserving
+BINARY_ARITHMETIC = frozenset(packets("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_"))
 _ELEMENTWISE = [
-    *UNARY_ACTIVATIONS,
     "relu6", "selu", "selu_", "celu", "softplus", "prelu", "_prelu_kernel", "threshold",
-    "threshold_", "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg",
+    "threshold_", "rsub", "neg",
     "abs", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "maximum",
     "minimum", "where", "pow", "sqrt", "rsqrt", "exp", "exp_", "log", "log2", "sign", "erf",
     "erfinv", "reciprocal", "square", "floor", "ceil", "round", "addcmul", "addcmul_",
@@ -248,12 +294,12 @@ _ELEMENTWISE = [
 ]  # fmt: skip
 
 
-@register(*packets(*_ELEMENTWISE))
+@register(*UNARY_ACTIVATIONS, *BINARY_ARITHMETIC, *packets(*_ELEMENTWISE), kind=OpKind.elementwise)
 def elementwise_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, _numel(out))
 
 
-@register(*packets("_native_batch_norm_legit_no_training"))
+@register(*packets("_native_batch_norm_legit_no_training"), kind=OpKind.norm)
 def batch_norm_eval_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * _numel(out))
 
@@ -267,7 +313,8 @@ def batch_norm_eval_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) 
         "_fused_rms_norm",
         "cudnn_batch_norm",
         "miopen_batch_norm",
-    )
+    ),
+    kind=OpKind.norm,
 )
 def normalization_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # native_batch_norm(input, weight, bias, running_mean, running_var, training, ...)
@@ -282,33 +329,38 @@ def normalization_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) ->
     aten.softmax,
     aten.log_softmax,
     *packets("_safe_softmax"),
+    kind=OpKind.softmax,
 )
 def softmax_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 3 * _numel(out))
 
 
-# Sliding-window pools, named once: the pool rule below and the receptive-field
-# tracker (cnnstat/receptive.py) both use these lists.
-MAX_POOL_OPS = (
-    "max_pool1d", "max_pool2d", "max_pool3d",
-    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+# Sliding-window pools: max pools take a dilation, average pools do not
+MAX_POOL = frozenset(
+    packets(
+        "max_pool1d", "max_pool2d", "max_pool3d",
+        "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    )
 )  # fmt: skip
-AVG_POOL_OPS = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
-ADAPTIVE_POOL_OPS = (
-    "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+AVG_POOL = frozenset(packets("avg_pool1d", "avg_pool2d", "avg_pool3d"))
+# Pools whose window follows from the input and output sizes
+ADAPTIVE_POOL = frozenset(
+    packets(
+        "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
+        "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    )
 )  # fmt: skip
 
 
-@register(*packets(*MAX_POOL_OPS, *AVG_POOL_OPS))
+@register(*MAX_POOL, *AVG_POOL, kind=OpKind.pool)
 def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     kernel = args[1] if len(args) > 1 else kwargs["kernel_size"]
     return OpCost(0, _numel(out) * _window(kernel, args[0]))
 
 
+@register(*ADAPTIVE_POOL, kind=OpKind.pool)
 @register(
     *packets(
-        *ADAPTIVE_POOL_OPS,
         "mean",
         "sum",
         "amax",
@@ -327,14 +379,15 @@ def pool_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
         "argmax",
         "all",
         "any",
-    )
+    ),
+    kind=OpKind.reduction,
 )
 def reduction_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     x = args[0]
     return OpCost(0, x.numel() if isinstance(x, torch.Tensor) else 0)
 
 
-@register(*packets("col2im"))
+@register(*packets("col2im"), kind=OpKind.reduction)
 def col2im_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # F.fold sums overlapping patches: one add per input (column) element
     return OpCost(0, args[0].numel())
@@ -344,24 +397,36 @@ def col2im_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost
 # 2 FLOPs per neighbour (nearest-neighbour upsampling is a copy, in the zero list).
 
 
-@register(*packets("upsample_linear1d"))
+@register(*packets("upsample_linear1d"), kind=OpKind.interpolation)
 def linear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * 2 * _numel(out))
 
 
-@register(*packets("upsample_bilinear2d", "_upsample_bilinear2d_aa", "grid_sampler_2d"))
+@register(
+    *packets("upsample_bilinear2d", "_upsample_bilinear2d_aa", "grid_sampler_2d"),
+    kind=OpKind.interpolation,
+)
 def bilinear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * 4 * _numel(out))
 
 
-@register(*packets("upsample_trilinear3d"))
+@register(*packets("upsample_trilinear3d"), kind=OpKind.interpolation)
 def trilinear_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * 8 * _numel(out))
 
 
-@register(*packets("upsample_bicubic2d", "_upsample_bicubic2d_aa"))
+@register(*packets("upsample_bicubic2d", "_upsample_bicubic2d_aa"), kind=OpKind.interpolation)
 def bicubic_interpolation_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 2 * 16 * _numel(out))
+
+
+# Ops whose every output element reads every spatial position of the input, as cnnstat
+# meets them in CNNs and vision transformers: attention and its products and softmax,
+# global pooling written as a mean or sum. The receptive-field tracker makes their output's
+# field global, whatever axes they run over: a mean over the channels alone is read as global.
+GLOBAL_MIXING = frozenset(
+    (*ATTENTION, *packets("bmm", "baddbmm", "_softmax", "softmax", "_safe_softmax"))
+) | frozenset(packets("mean", "sum", "amax", "var_mean", "var"))
 
 
 # --- data movement and bookkeeping: zero by definition -------------------------
@@ -503,7 +568,7 @@ _ZERO_COST = [
 ]
 
 
-@register(*packets(*_ZERO_COST))
+@register(*packets(*_ZERO_COST), kind=OpKind.movement)
 def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO
 
@@ -511,7 +576,11 @@ def zero_cost_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpC
 # --- data-dependent ops: their output size depends on the input's values ---------------
 
 
-@register(*packets("nonzero", "masked_select", "_unique2", "unique_dim"), data_dependent=True)
+@register(
+    *packets("nonzero", "masked_select", "_unique2", "unique_dim"),
+    kind=OpKind.selection,
+    data_dependent=True,
+)
 def data_dependent_selection_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO  # selection moves data; what it selects decides the work downstream
 
@@ -522,13 +591,13 @@ def data_dependent_selection_rule(args: Sequence[Any], kwargs: dict[str, Any], o
 NMS_FLOPS_PER_PAIR = 10
 
 
-@register(*torchvision_packets("nms"), data_dependent=True)
+@register(*torchvision_packets("nms"), kind=OpKind.selection, data_dependent=True)
 def nms_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     n = int(args[0].shape[0])
     return OpCost(0, NMS_FLOPS_PER_PAIR * n * (n - 1) // 2)
 
 
-@register(*torchvision_packets("roi_align"), data_dependent=True)
+@register(*torchvision_packets("roi_align"), kind=OpKind.interpolation, data_dependent=True)
 def roi_align_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # roi_align(input, rois, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned):
     # every output bin averages sampling_ratio² bilinear samples (4 neighbours, 2 FLOPs
@@ -541,7 +610,7 @@ def roi_align_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpC
 # --- backward ops: counted when cnnstat runs the backward pass ----------------------
 
 
-@register(aten.convolution_backward)
+@register(aten.convolution_backward, kind=OpKind.backward)
 def convolution_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # convolution_backward(grad_out, input, weight, bias_sizes, stride, padding, dilation,
     #                      transposed, output_padding, groups, output_mask)
@@ -574,7 +643,8 @@ def _sdpa_backward_cost(args: Sequence[Any]) -> OpCost:
         "_scaled_dot_product_flash_attention_for_cpu_backward",
         "_scaled_dot_product_efficient_attention_backward",
         "_scaled_dot_product_cudnn_attention_backward",
-    )
+    ),
+    kind=OpKind.backward,
 )
 def sdpa_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # args: grad_out, query, key, value, ...
@@ -589,7 +659,7 @@ _ELEMENTWISE_BACKWARD = [
 ]  # fmt: skip
 
 
-@register(*packets(*_ELEMENTWISE_BACKWARD))
+@register(*packets(*_ELEMENTWISE_BACKWARD), kind=OpKind.backward)
 def elementwise_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, _numel(out))
 
@@ -602,7 +672,8 @@ def elementwise_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: 
         "cudnn_batch_norm_backward",
         "miopen_batch_norm_backward",
         "_fused_rms_norm_backward",
-    )
+    ),
+    kind=OpKind.backward,
 )
 def normalization_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # grad_input needs the statistics' gradients: the same 5 FLOPs per element as a forward
@@ -610,7 +681,7 @@ def normalization_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out
     return OpCost(0, 5 * args[0].numel())
 
 
-@register(aten._softmax_backward_data, aten._log_softmax_backward_data)
+@register(aten._softmax_backward_data, aten._log_softmax_backward_data, kind=OpKind.backward)
 def softmax_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, 3 * _numel(out))
 
@@ -623,14 +694,15 @@ def softmax_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any)
         "_adaptive_avg_pool3d_backward",
         "adaptive_max_pool2d_backward",
         "adaptive_max_pool3d_backward",
-    )
+    ),
+    kind=OpKind.backward,
 )
 def pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     # one scatter-add per gradient element read
     return OpCost(0, args[0].numel())
 
 
-@register(*packets("avg_pool2d_backward", "avg_pool3d_backward"))
+@register(*packets("avg_pool2d_backward", "avg_pool3d_backward"), kind=OpKind.backward)
 def avg_pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return OpCost(0, args[0].numel() * _window(args[2], args[0]))
 
@@ -644,7 +716,8 @@ def avg_pool_backward_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any
         "unfold_backward",
         "index_select_backward",
         "expand_copy",
-    )
+    ),
+    kind=OpKind.backward,
 )
 def backward_data_movement_rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost:
     return ZERO

@@ -100,3 +100,20 @@ def test_hooks_removed_and_training_mode_restored_after_failure():
     assert model.training
     assert not nn.modules.module._global_forward_hooks
     assert not nn.modules.module._global_forward_pre_hooks
+
+
+def test_a_failed_pass_carries_its_counter_pointing_at_the_failing_module():
+    from cnnstat.counter import run_counted
+
+    class Boom(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("boom")
+
+    model = nn.Sequential(nn.Linear(3, 3), Boom())
+    tensors = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(RuntimeError, match="boom") as failure:
+        run_counted(model, (torch.zeros(1, 3),), tensors)
+    counter = failure.value.cnnstat_counter
+    assert [counter.calls[i].name for i in counter.stack] == ["", "1"]
+    assert counter.calls[1].macs == 3 * 3  # the Linear ran before the failure: 1x3 @ 3x3
+    assert not nn.modules.module._global_forward_hooks

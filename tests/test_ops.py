@@ -10,7 +10,7 @@ aten = torch.ops.aten
 
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="duplicate"):
-        ops.register(aten.mm)(lambda a, k, o: ops.ZERO)
+        ops.register(aten.mm, kind=ops.OpKind.matmul)(lambda a, k, o: ops.ZERO)
 
 
 def test_unknown_op_has_no_rule():
@@ -49,3 +49,96 @@ def test_interpolation_and_embedding_rules():
     assert ops.lookup(aten.upsample_bilinear2d.vec)([], {}, out) == ops.OpCost(0, 8 * 3 * 16 * 16)
     assert ops.lookup(aten.upsample_nearest2d.vec)([], {}, out) == ops.ZERO
     assert ops.lookup(aten.embedding.default)([], {}, out) == ops.ZERO
+
+
+# Names that a torch release may lack, each with why. Empty while every name cnnstat asks
+# for exists in the torch this project pins; add one only with its reason.
+VERSION_DEPENDENT: set[tuple[str, str]] = set()
+
+
+def test_every_requested_op_name_resolves_in_this_torch():
+    import torchvision  # noqa: F401  (registers torch.ops.torchvision)
+
+    missing = {
+        (ns, name) for ns, name in ops.REQUESTED if not hasattr(getattr(torch.ops, ns), name)
+    }
+    assert missing - VERSION_DEPENDENT == set()
+
+
+def test_a_misspelt_name_is_recorded_and_left_out():
+    before = len(ops.REQUESTED)
+    try:
+        assert ops.packets("mm", "conovlution") == [aten.mm]
+        assert ops.REQUESTED[before:] == [("aten", "mm"), ("aten", "conovlution")]
+    finally:
+        del ops.REQUESTED[before:]
+
+
+def test_every_rule_declares_a_kind():
+    assert set(ops.KINDS) == set(ops.REGISTRY)
+    assert all(isinstance(k, ops.OpKind) for k in ops.KINDS.values())
+
+
+@pytest.mark.parametrize(
+    ("op", "kind"),
+    [
+        (aten.convolution.default, ops.OpKind.conv),
+        (aten._convolution, ops.OpKind.conv),
+        ("convolution", ops.OpKind.conv),
+        ("addmm", ops.OpKind.matmul),
+        ("_scaled_dot_product_flash_attention_for_cpu", ops.OpKind.attention),
+        (aten.relu_.default, ops.OpKind.elementwise),
+        ("max_pool2d_with_indices", ops.OpKind.pool),
+        ("_adaptive_avg_pool2d", ops.OpKind.pool),
+        ("mean", ops.OpKind.reduction),
+        ("native_batch_norm", ops.OpKind.norm),
+        ("view", ops.OpKind.movement),
+        ("nonzero", ops.OpKind.selection),
+        ("convolution_backward", ops.OpKind.backward),
+    ],
+    ids=str,
+)
+def test_kind_of(op, kind):
+    assert ops.kind_of(op) is kind
+
+
+def test_kind_of_an_op_without_rule_is_none():
+    assert ops.kind_of(aten.cumprod.default) is None
+    assert ops.kind_of("cumprod") is None
+
+
+def test_named_groups_hold_registered_ops_of_their_kind():
+    for group, kind in [
+        (ops.UNARY_ACTIVATIONS, ops.OpKind.elementwise),
+        (ops.BINARY_ARITHMETIC, ops.OpKind.elementwise),
+        (ops.MAX_POOL, ops.OpKind.pool),
+        (ops.AVG_POOL, ops.OpKind.pool),
+        (ops.ADAPTIVE_POOL, ops.OpKind.pool),
+    ]:
+        assert group and {ops.kind_of(op) for op in group} == {kind}
+    assert ops.GLOBAL_MIXING - set(ops.REGISTRY) == set()
+    assert aten.avg_pool2d in ops.AVG_POOL and aten.max_pool2d in ops.MAX_POOL
+    assert aten.add_ in ops.BINARY_ARITHMETIC and aten.relu in ops.UNARY_ACTIVATIONS
+
+
+def test_the_benchmark_asks_the_registry_which_math_a_model_uses():
+    from torch import nn
+
+    import cnnstat
+    from cnnstat.bench.runner import _uses
+
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    assert _uses(cnnstat.analyze(conv, input_size=(3, 8, 8))) == (True, False)
+    assert _uses(cnnstat.analyze(linear, input_size=(3, 2, 2))) == (False, True)
+    both = nn.Sequential(conv, nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    assert _uses(cnnstat.analyze(both, input_size=(3, 8, 8))) == (True, True)
+
+
+def test_the_cross_check_groups_ops_by_registry_kind():
+    from cnnstat.crosscheck import _cnnstat_category
+
+    assert _cnnstat_category("_convolution") == "conv"
+    assert _cnnstat_category("baddbmm") == "matmul"
+    assert _cnnstat_category("_scaled_dot_product_efficient_attention") == "attention"
+    assert _cnnstat_category("relu") == "relu"  # any other kind keeps its op name

@@ -413,9 +413,10 @@ class _Loop:
 
 def _uses(report: Any) -> tuple[bool, bool]:
     """(uses convolutions, uses matrix products): the op kinds whose math mode sets the ceiling."""
-    ops = {op for layer in report.layers for op, macs in layer.macs_by_op if macs}
-    conv = any("conv" in op for op in ops)
-    return conv, any("conv" not in op for op in ops)
+    from cnnstat.ops import OpKind, kind_of
+
+    kinds = {kind_of(op) for layer in report.layers for op, macs in layer.macs_by_op if macs}
+    return OpKind.conv in kinds, bool(kinds & {OpKind.matmul, OpKind.attention})
 
 
 def bytes_moved(totals: Any, input_bytes: int, train: bool) -> int:

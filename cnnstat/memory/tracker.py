@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnstat.counter import KernelRejectedError, conv_rejection
+from cnnstat import ops
+from cnnstat.trackers.kernels import KernelRejectedError, conv_rejection
 
 ALLOC, FREE = 1, -1
 
@@ -183,7 +184,7 @@ class LifetimeTracker(TorchDispatchMode):
         if self.conv_workspace is None or self.direction != "forward":
             return
         packet = func.overloadpacket
-        if packet in _CONVS_TRANSPOSABLE:
+        if ops.kind_of(packet) is ops.OpKind.conv:  # aten.convolution, aten._convolution
             if args[6]:
                 return
             groups = args[8]
@@ -216,8 +217,8 @@ class LifetimeTracker(TorchDispatchMode):
 
 
 _aten = torch.ops.aten
+# The composite convolutions (their own argument order), which the op registry has no rule for
 _CONVS = {_aten.conv1d, _aten.conv2d, _aten.conv3d}
-_CONVS_TRANSPOSABLE = {_aten.convolution, _aten._convolution}
 
 
 def _conv_rejection(func: Any, args: Any, kwargs: dict[str, Any]) -> str | None:
