@@ -116,8 +116,9 @@ def conv_rejection(
         )
     if rejection is None and w.shape[0] % groups:
         rejection = (
+            # ATen prints this one size in double brackets
             f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
-            f"but got weight of size {_sizes(w)} instead"
+            f"but got weight of size [{_sizes(w)}] instead"
         )
     return rejection or _channel_rejection(x, w, bias, transposed, groups)
 
