@@ -607,8 +607,8 @@ def profile_text(report: ProfileReport, fmt: Format, depth: int | None = None,
                  "|" + "|".join("---" if i < 2 or h == "bound" else "---:"
                                 for i, h in enumerate(head)) + "|"]
         for r in report.rows(depth):
-            cells = [r.name, r.type, format_ms_fine(r.forward_ms)]
-            cells += [format_ms_fine(r.backward_ms)] if train else []
+            cells = [r.name, r.type, format_ms_fine(r.forward_stats)]
+            cells += [format_ms_fine(r.backward_stats)] if train else []
             cells += [f"{r.share:.1%}" if r.share is not None else "—",
                       human_count(r.flops) if r.flops else "—",
                       human_bytes(r.bytes) if r.bytes else "—",

@@ -59,16 +59,16 @@ def time_per_image_bands(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int, 
     bands: dict[str, list[tuple[int, float, float]]] = {}
     for run in runs:
         for r in run.results:
-            if r.status != "ok" or r.total_ms is None or r.forward_ms is None:
+            if r.status != "ok" or r.total_ms is None or r.forward_stats is None:
                 continue
-            fwd = r.forward_ms.samples
-            bwd = r.backward_ms.samples if r.backward_ms else (0.0,) * len(fwd)
+            fwd = r.forward_stats.samples
+            bwd = r.backward_stats.samples if r.backward_stats else (0.0,) * len(fwd)
             if len(bwd) == len(fwd) and fwd:
                 steps = sorted(f + b for f, b in zip(fwd, bwd, strict=True))
                 lo, hi = percentile(steps, 10), percentile(steps, 90)
             else:  # unpaired samples: the sum of the percentiles bounds the step's
-                lo = r.forward_ms.p10 + (r.backward_ms.p10 if r.backward_ms else 0.0)
-                hi = r.forward_ms.p90 + (r.backward_ms.p90 if r.backward_ms else 0.0)
+                lo = r.forward_stats.p10 + (r.backward_stats.p10 if r.backward_stats else 0.0)
+                hi = r.forward_stats.p90 + (r.backward_stats.p90 if r.backward_stats else 0.0)
             bands.setdefault(r.model, []).append(
                 (r.batch_size, lo / r.batch_size, hi / r.batch_size)
             )

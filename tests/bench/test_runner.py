@@ -21,8 +21,8 @@ def test_tiny_cpu_run_has_all_fields():
     assert [r.mode for r in run.results] == ["forward", "train"]
     fwd, train = run.results
     assert fwd.status == train.status == "ok"
-    assert fwd.forward_ms.n == 3 and fwd.backward_ms is None
-    assert train.backward_ms.n == 3
+    assert fwd.forward_stats.n == 3 and fwd.backward_stats is None
+    assert train.backward_stats.n == 3
     assert fwd.threads >= 1 and run.environment["threads"] == fwd.threads
     report = cnnstat.analyze("lenet5", batch_size=2, backward=True)
     assert fwd.flops == report.totals.flops
