@@ -200,14 +200,14 @@ def _compare_rows(names: tuple[str, ...], input_size: tuple[int, ...] | None, be
                   bench_warmup: int | None, bench_min_time_s: float, rows: list[CompareRow],
                   runs: list[Any]) -> None:
     """Append each model's row to ``rows`` as it is finished (so Ctrl-C loses none)."""
-    import cnnstat
+    from cnnstat.analysis import analyze
 
     for i, name in enumerate(names):
         if on_model is not None:
             on_model(name, i, len(names))
         year, feature = family_of(name)
         try:
-            report = cnnstat.analyze(name, input_size=input_size)
+            report = analyze(name, input_size=input_size)
             top1, top5 = published_accuracy(name)
             row = CompareRow(
                 model=name,

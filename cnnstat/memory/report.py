@@ -76,7 +76,7 @@ class MemoryReport:
     def to_dict(self, timeline_points: int = 400) -> dict[str, Any]:
         """The JSON of ``cnnstat memory --format json``; the timeline is thinned to about
         ``timeline_points`` points, always keeping each phase's peak."""
-        import cnnstat
+        from cnnstat import __version__
 
         step = max(1, len(self.timeline) // max(1, timeline_points))
         keep = set(range(0, len(self.timeline), step))
@@ -85,7 +85,7 @@ class MemoryReport:
             if pts:
                 keep.add(max(pts, key=lambda i: self.timeline[i][3]))
         return {
-            "cnnstat_version": cnnstat.__version__,
+            "cnnstat_version": __version__,
             "model": self.model,
             "device": self.device,
             "input_shape": list(self.input_shape),
