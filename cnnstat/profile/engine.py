@@ -106,16 +106,23 @@ def profile(
             model.to(home)
         free(device)
 
+    return _profile_report(run, analysis, model, mode, batch_size, n_threads, ceilings, depth)
+
+
+def _profile_report(run: _Run, analysis: Any, model: Any, mode: str, batch_size: int,
+                    threads: int, ceilings: tuple[float, float], depth: int | None,
+                    ) -> ProfileReport:
+    """The report of the finished steps: each module's samples beside its FLOPs and bytes."""
     steps = sorted(s for s in run.per_step if 0 <= s < len(run.step_samples))
-    leaves = _leaves(analysis, model, [run.per_step[s] for s in steps], dtype, name)
+    leaves = _leaves(analysis, model, [run.per_step[s] for s in steps], run.dtype, run.name)
     return ProfileReport(
-        model=name,
-        device=device,
+        model=run.name,
+        device=run.device,
         mode=mode,
-        dtype=dtype,
+        dtype=run.dtype,
         batch_size=batch_size,
         input_shape=tuple(analysis.input_shape),
-        threads=n_threads,
+        threads=threads,
         math=run.math,
         ceiling_flops_per_s=ceilings[0],
         bandwidth_bytes_per_s=ceilings[1],
