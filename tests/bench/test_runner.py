@@ -238,3 +238,36 @@ def test_bench_cli_prints_error_rows_for_model_specific_problems(capsys):
         ("lenet5", "forward", "error"), ("lenet5", "train", "error"),
         ("alexnet", "forward", "error"), ("alexnet", "train", "error"),
     ]  # fmt: skip
+
+
+def test_one_analysis_serves_every_cell_of_a_model_and_batch(monkeypatch):
+    import cnnstat.analysis
+
+    calls: list[tuple[str, int, bool]] = []
+    real = cnnstat.analysis.analyze
+
+    def counting(name, **kwargs):
+        calls.append((name, kwargs["batch_size"], kwargs["backward"]))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(cnnstat.analysis, "analyze", counting)
+    config = BenchConfig(models=("lenet5",), batch_sizes=(1, 2), warmup=0, iters=1)
+    run = run_bench(config)
+    # 2 batches x 2 modes = 4 cells; one analysis per batch, counting the backward for the
+    # train cell, whose forward counts the forward cell reads
+    assert len(run.results) == 4 and all(r.status == "ok" for r in run.results)
+    assert calls == [("lenet5", 1, True), ("lenet5", 2, True)]
+    fwd, train = run.results[2], run.results[3]
+    report = real("lenet5", batch_size=2)
+    assert fwd.flops == report.totals.flops
+    assert train.flops - fwd.flops == real("lenet5", batch_size=2, backward=True).totals.backward_flops
+
+
+def test_statuses_serialise_as_the_bare_words():
+    from cnnstat.bench.runner import BenchStatus
+
+    r = BenchResult(model="m", device="cpu", batch_size=1, mode="forward", dtype="fp32",
+                    channels_last=False, compiled=False, threads=1, status="oom")  # fmt: skip
+    assert r.status is BenchStatus.oom and r.status == "oom" and f"{r.status}" == "oom"
+    assert json.dumps(r.to_dict()["status"]) == '"oom"'
+    assert json.dumps(r.to_dict()).count('"status": "oom"') == 1
