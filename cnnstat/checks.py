@@ -188,7 +188,9 @@ def expected(
     return _pool_expected(module, input_shape) or _norm_expected(module, input_shape)
 
 
-def _conv_transpose_expected(module: nn.modules.conv._ConvTransposeNd, input_shape: Shape) -> Expected:
+def _conv_transpose_expected(
+    module: nn.modules.conv._ConvTransposeNd, input_shape: Shape
+) -> Expected:
     n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
     k = _tuple(module.kernel_size, len(spatial))
     out = f.conv_transpose_output_shape(

@@ -307,9 +307,7 @@ def _check_fvcore(
     notes += _fvcore_notes(diff, skips_attention)
 
 
-def _fvcore_reasons(
-    ops: Counter[str], theirs: Counter[str], skips_attention: bool
-) -> list[str]:
+def _fvcore_reasons(ops: Counter[str], theirs: Counter[str], skips_attention: bool) -> list[str]:
     """Why one module's MACs differ from fvcore's, category by category."""
     reasons = []
     for cat in sorted(set(ops) | set(theirs)):

@@ -53,8 +53,16 @@ class Loop:
                 return samples
 
 
-def timed_step(runner: Any, model: Any, x: Any, device: str, amp_dtype: Any, autocast: bool,
-               timer: Any, train: bool) -> Callable[[], list[float]]:
+def timed_step(
+    runner: Any,
+    model: Any,
+    x: Any,
+    device: str,
+    amp_dtype: Any,
+    autocast: bool,
+    timer: Any,
+    train: bool,
+) -> Callable[[], list[float]]:
     """One measured step, returning its timer's milliseconds: a forward under inference_mode,
     or (``train``) forward and backward of the output's mean, timed apart.
 
@@ -88,7 +96,10 @@ def timed_step(runner: Any, model: Any, x: Any, device: str, amp_dtype: Any, aut
 
 
 def ready_model(
-    model: Any, device: str, train: bool, channels_last: bool = False,
+    model: Any,
+    device: str,
+    train: bool,
+    channels_last: bool = False,
     frozen: set[str] | None = None,
 ) -> Any:
     """``model`` on ``device`` in train or eval mode; ``frozen``: the parameter names that
@@ -105,7 +116,9 @@ def ready_model(
     return model
 
 
-def random_input(size: tuple[int, ...], batch: int, device: str, channels_last: bool = False) -> Any:
+def random_input(
+    size: tuple[int, ...], batch: int, device: str, channels_last: bool = False
+) -> Any:
     """A standard-normal input batch on ``device``; an image batch in channels-last if asked."""
     import torch
 

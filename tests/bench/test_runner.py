@@ -260,7 +260,9 @@ def test_one_analysis_serves_every_cell_of_a_model_and_batch(monkeypatch):
     fwd, train = run.results[2], run.results[3]
     report = real("lenet5", batch_size=2)
     assert fwd.flops == report.totals.flops
-    assert train.flops - fwd.flops == real("lenet5", batch_size=2, backward=True).totals.backward_flops
+    assert (
+        train.flops - fwd.flops == real("lenet5", batch_size=2, backward=True).totals.backward_flops
+    )
 
 
 def test_statuses_serialise_as_the_bare_words():
