@@ -449,13 +449,10 @@ def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
         row: dict[str, object] = {
             k: v for k, v in r.to_dict().items() if k not in ("forward_ms", "backward_ms")
         }
-        for phase in ("forward_ms", "backward_ms"):
-            stats = getattr(r, phase)
+        for phase, stats in (("forward", r.forward_stats), ("backward", r.backward_stats)):
             for stat in ("median", "p10", "p90", "iqr", "spread"):
-                row[f"{phase.removesuffix('_ms')}_{stat}_ms"] = (
-                    getattr(stats, stat) if stats else None
-                )
-            row[f"{phase.removesuffix('_ms')}_samples"] = stats.n if stats else 0
+                row[f"{phase}_{stat}_ms"] = getattr(stats, stat) if stats else None
+            row[f"{phase}_samples"] = stats.n if stats else 0
         rows.append(row)
     return rows
 

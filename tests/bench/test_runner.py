@@ -273,3 +273,20 @@ def test_statuses_serialise_as_the_bare_words():
     assert r.status is BenchStatus.oom and r.status == "oom" and f"{r.status}" == "oom"
     assert json.dumps(r.to_dict()["status"]) == '"oom"'
     assert json.dumps(r.to_dict()).count('"status": "oom"') == 1
+
+
+def test_csv_rows_carry_each_phase_statistics_in_ms():
+    import io
+
+    import pandas as pd
+
+    from cnnstat.export import Format, bench_text
+
+    run = run_bench(BenchConfig(models=("lenet5",), batch_sizes=(2,), warmup=0, iters=2))
+    frame = pd.read_csv(io.StringIO(bench_text(run, Format.csv)))
+    fwd, train = run.results
+    assert list(frame["mode"]) == ["forward", "train"]
+    assert frame["forward_median_ms"][0] == pytest.approx(fwd.forward_stats.median)
+    assert frame["backward_p90_ms"][1] == pytest.approx(train.backward_stats.p90)
+    assert list(frame["forward_samples"]) == [2, 2] and list(frame["backward_samples"]) == [0, 2]
+    assert frame["backward_median_ms"].isna()[0]  # a forward cell has no backward
