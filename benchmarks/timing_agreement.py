@@ -50,7 +50,7 @@ def _cnnstat_median(name: str, threads: int, min_time: float) -> float:
             min_iters=10,
         )  # fmt: skip
     )
-    return run.results[0].forward_ms.median
+    return run.results[0].forward_stats.median
 
 
 def _timer_median(name: str, threads: int, min_time: float) -> float:
@@ -149,7 +149,7 @@ def main() -> None:
             table.append(f"| {r.model} | {r.status} | | | | |")
             continue
         table.append(
-            f"| {r.model} | {r.forward_ms.median:,.0f} | {r.backward_ms.median:,.0f} | "
+            f"| {r.model} | {r.forward_stats.median:,.0f} | {r.backward_stats.median:,.0f} | "
             f"{r.total_ms:,.0f} | {r.images_per_s:,.1f} | {'yes' if r.noisy else ''} |"
         )
         print(r.model, r.total_ms, flush=True)
@@ -177,7 +177,7 @@ def lecture_rows(run: object) -> list[str]:
             table.append(f"| {r.model} | {r.status}: {r.message} | | | | |")
             continue
         table.append(
-            f"| {r.model} | {r.forward_ms.median:,.2f} | {r.backward_ms.median:,.2f} | "
+            f"| {r.model} | {r.forward_stats.median:,.2f} | {r.backward_stats.median:,.2f} | "
             f"{r.total_ms:,.2f} | {r.images_per_s:,.1f} | {'yes' if r.noisy else ''} |"
         )
     return table

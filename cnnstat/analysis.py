@@ -214,6 +214,44 @@ def analyze(
         CnnstatError: for unknown models, bad sizes, and models whose forward fails.
     """
     name, spec, given, sizes = _resolve(model_or_name, input_size)
+    inputs = _inputs(sizes, input_kwargs, batch_size, dtype, input_dtype, input_range)
+    if depth is not None and depth < 0:
+        raise InvalidInputError(f"depth must be >= 0, got {depth}")
+    if device not in ("meta", "cpu"):
+        raise InvalidInputError(f"device must be 'meta' or 'cpu', got {device!r}")
+    job = _Job(
+        name=name,
+        spec=spec,
+        given=given,
+        inputs=inputs,
+        dtype=dtype,
+        depth=depth,
+        num_classes=num_classes,
+        freeze=freeze,
+        freeze_ratio=freeze_ratio,
+        backward=backward,
+        train=train,
+    )
+    fallback: str | None = None
+    if device == "meta":
+        outcome = _analyze_on_meta(job)
+        if isinstance(outcome, Report):
+            return outcome
+        fallback = outcome
+    model, frozen = job.prepare(job.build(meta=False))
+    counter = job.count(model, frozen, torch.device("cpu"))
+    return job.finish(model, frozen, counter, "cpu", fallback)
+
+
+def _inputs(
+    sizes: tuple[tuple[int, ...], ...],
+    input_kwargs: dict[str, tuple[int, ...]] | None,
+    batch_size: int,
+    dtype: torch.dtype,
+    input_dtype: torch.dtype | None,
+    input_range: tuple[float, float] | None,
+) -> Inputs:
+    """The validated inputs of the counted forward, batch included."""
     keyword = tuple((k, tuple(v)) for k, v in (input_kwargs or {}).items())
     if not sizes and not keyword:
         raise InvalidInputError("the model needs at least one input size")
@@ -222,63 +260,100 @@ def analyze(
         _validate(size, batch_size, itemsize)
     if input_range is not None and not input_range[0] < input_range[1]:
         raise InvalidInputError(f"input range must be low < high, got {input_range}")
-    if depth is not None and depth < 0:
-        raise InvalidInputError(f"depth must be >= 0, got {depth}")
-    if device not in ("meta", "cpu"):
-        raise InvalidInputError(f"device must be 'meta' or 'cpu', got {device!r}")
-    inputs = Inputs(
+    return Inputs(
         tuple((batch_size, *s) for s in sizes),
         tuple((k, (batch_size, *v)) for k, v in keyword),
         input_dtype,
         input_range,
     )
-    fallback: str | None = None
 
-    def prepare(model: nn.Module) -> tuple[nn.Module, set[str]]:
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One call of :func:`analyze`, resolved: what to build, count and report, and how."""
+
+    name: str
+    spec: zoo.ModelSpec | None
+    given: nn.Module | None  # the caller's module, when one was given instead of a name
+    inputs: Inputs
+    dtype: torch.dtype
+    depth: int | None
+    num_classes: int | None
+    freeze: str | None
+    freeze_ratio: float | None
+    backward: bool
+    train: bool
+
+    def build(self, meta: bool) -> nn.Module:
+        if self.given is not None:
+            return self.given
+        return zoo.build(self.spec, meta=meta)  # type: ignore[arg-type]
+
+    def prepare(self, model: nn.Module) -> tuple[nn.Module, set[str]]:
+        """Lazy modules materialised, the head replaced, and the names of frozen parameters."""
         if isinstance(model, torch.jit.ScriptModule):
             raise InvalidInputError(_SCRIPTED)
-        model = _materialise_lazy(model, inputs, name, copy_model=model is given)
-        if num_classes is not None:
-            model = transfer.replace_head(model, num_classes, copy_model=model is given)
-        return model, transfer.frozen_parameters(model, freeze, freeze_ratio)
+        given = model is self.given
+        model = _materialise_lazy(model, self.inputs, self.name, copy_model=given)
+        if self.num_classes is not None:
+            model = transfer.replace_head(model, self.num_classes, copy_model=model is self.given)
+        return model, transfer.frozen_parameters(model, self.freeze, self.freeze_ratio)
 
-    def finish(model: nn.Module, frozen: set[str], counter: OpCounter, device_mode: str,
-               fallback: str | None) -> Report:
-        report = _report(
-            name, model, counter, inputs, dtype, device_mode, fallback, depth, frozen, backward
+    def count(self, model: nn.Module, frozen: set[str], device: torch.device) -> OpCounter:
+        return _count(
+            model, self.inputs, self.dtype, device, self.name, frozen, self.backward, self.train
         )
-        changes = _train_changes(counter, inputs, dtype, frozen) if train else None
-        return _with_notes(report, model, frozen, freeze_ratio, changes)
 
-    if device == "meta":
-        try:
-            model, frozen = prepare(given if given is not None else zoo.build(spec, meta=True))  # type: ignore[arg-type]
-            counter = _count(
-                model, inputs, dtype, torch.device("meta"), name, frozen, backward, train
+    def finish(
+        self,
+        model: nn.Module,
+        frozen: set[str],
+        counter: OpCounter,
+        device_mode: str,
+        fallback: str | None,
+    ) -> Report:
+        report = _report(
+            _ReportContext(
+                name=self.name,
+                model=model,
+                counter=counter,
+                inputs=self.inputs,
+                dtype=self.dtype,
+                device_mode=device_mode,
+                fallback=fallback,
+                depth=self.depth,
+                frozen=frozenset(frozen),
+                backward=self.backward,
             )
-        except InputTooSmallError:
+        )
+        changes = _train_changes(counter, self.inputs, self.dtype, frozen) if self.train else None
+        return _with_notes(report, model, frozen, self.freeze_ratio, changes)
+
+
+def _analyze_on_meta(job: _Job) -> Report | str:
+    """The report counted on the meta device, or why real CPU tensors must be used instead."""
+    try:
+        model, frozen = job.prepare(job.build(meta=True))
+        counter = job.count(model, frozen, torch.device("meta"))
+    except InputTooSmallError:
+        raise
+    except ForwardError as exc:
+        if isinstance(exc.__cause__, KernelRejectedError):
+            raise  # real tensors would be refused the same way
+        if job.given is not None and not _is_real(job.given):
             raise
-        except ForwardError as exc:
-            if isinstance(exc.__cause__, KernelRejectedError):
-                raise  # real tensors would be refused the same way
-            if given is not None and not _is_real(given):
-                raise
-            cause = exc.__cause__ or exc
-            fallback = (
-                f"the model cannot run on the meta device ({_short_reason(cause)}); "
-                "counted on real CPU tensors instead"
-            )
-        except ModelBuildError as exc:  # the constructor cannot run on meta
-            cause = exc.__cause__ or exc
-            fallback = (
-                f"the model cannot be built on the meta device ({_short_reason(cause)}); "
-                "counted on real CPU tensors instead"
-            )
-        else:
-            return finish(model, frozen, counter, "meta", None)
-    model, frozen = prepare(given if given is not None else zoo.build(spec, meta=False))  # type: ignore[arg-type]
-    counter = _count(model, inputs, dtype, torch.device("cpu"), name, frozen, backward, train)
-    return finish(model, frozen, counter, "cpu", fallback)
+        cause = exc.__cause__ or exc
+        return (
+            f"the model cannot run on the meta device ({_short_reason(cause)}); "
+            "counted on real CPU tensors instead"
+        )
+    except ModelBuildError as exc:  # the constructor cannot run on meta
+        cause = exc.__cause__ or exc
+        return (
+            f"the model cannot be built on the meta device ({_short_reason(cause)}); "
+            "counted on real CPU tensors instead"
+        )
+    return job.finish(model, frozen, counter, "meta", None)
 
 
 def _train_changes(
@@ -507,121 +582,151 @@ def _forward_error(
 # --- records -------------------------------------------------------------------
 
 
-def _new_agg() -> dict[str, Any]:
-    return {
-        "macs": 0,
-        "flops": 0,
-        "act": 0,
-        "saved": 0,
-        "params": 0,
-        "trainable": 0,
-        "shared": 0,
-        "shared_with": [],
-        "unsupported": Counter(),
-        "op_macs": Counter(),
-        "data_dependent": Counter(),
-    }
+@dataclasses.dataclass(frozen=True)
+class _ReportContext:
+    """Everything one report is built from: the counted forward and how it was asked for."""
+
+    name: str
+    model: nn.Module
+    counter: OpCounter
+    inputs: Inputs
+    dtype: torch.dtype
+    device_mode: str  # "meta" or "cpu": where the count ran
+    fallback: str | None  # why the meta device was given up, when it was
+    depth: int | None  # the rows' module depth; None: leaf modules
+    frozen: frozenset[str]
+    backward: bool = False
 
 
-def _charge(
-    a: dict[str, Any],
-    p: torch.Tensor,
-    where: str,
-    counted: dict[int, str],
-    frozen_ids: set[int],
-) -> None:
-    """Count parameter ``p`` in row ``a`` unless a tied copy was counted in an earlier row."""
-    if id(p) in counted:
-        if counted[id(p)] == where:
-            return  # tied within one row: counted there already
-        # a shared (tied) parameter counts once, in the first row that holds it
-        a["shared"] += p.numel()
-        if counted[id(p)] not in a["shared_with"]:
-            a["shared_with"].append(counted[id(p)])
-        return
-    counted[id(p)] = where
-    a["params"] += p.numel()
-    a["trainable"] += p.numel() if id(p) not in frozen_ids else 0
+@dataclasses.dataclass
+class _RowSums:
+    """What one row adds up from its calls: costs, bytes and the parameters it holds."""
 
+    macs: int = 0
+    flops: int = 0
+    activation_bytes: int = 0
+    saved_bytes: int = 0
+    params: int = 0
+    trainable_params: int = 0
+    shared_params: int = 0  # held here, but counted in an earlier row that holds them too
+    shared_with: list[str] = dataclasses.field(default_factory=list)
+    unsupported_ops: Counter[str] = dataclasses.field(default_factory=Counter)
+    macs_by_op: Counter[str] = dataclasses.field(default_factory=Counter)
+    data_dependent_ops: Counter[str] = dataclasses.field(default_factory=Counter)
 
-def _report(
-    name: str,
-    model: nn.Module,
-    counter: OpCounter,
-    inputs: Inputs,
-    dtype: torch.dtype,
-    device_mode: str,
-    fallback: str | None,
-    depth: int | None,
-    frozen: set[str],
-    backward: bool = False,
-) -> Report:
-    calls = counter.calls
-    frozen_ids = {id(p) for n, p in model.named_parameters() if n in frozen or not p.requires_grad}
-    max_depth = depth if depth is not None else 10**9
+    def add_call(self, c: Call) -> None:
+        self.macs += c.macs
+        self.flops += c.flops
+        self.activation_bytes += c.activation_bytes
+        self.saved_bytes += c.saved_bytes
+        self.unsupported_ops.update(c.unsupported)
+        self.macs_by_op.update(c.op_macs)
+        self.data_dependent_ops.update(c.data_dependent)
 
-    # Which call does each call's work roll up into?
-    owner: list[int] = []
-    for c in calls:
-        if c.depth <= max_depth or c.parent is None:
-            owner.append(c.index)
-        else:
-            owner.append(owner[c.parent])
-
-    def row_name(index: int) -> str:
-        c = calls[index]
-        return c.name if c.depth > 0 else f"{name} (model)"
-
-    agg: dict[int, dict[str, Any]] = {}
-    seen_modules: set[int] = set()
-    counted: dict[int, str] = {}  # id(parameter) -> the row that counts it
-    for c in calls:
-        o = owner[c.index]
-        a = agg.setdefault(o, _new_agg())
-        a["macs"] += c.macs
-        a["flops"] += c.flops
-        a["act"] += c.activation_bytes
-        a["saved"] += c.saved_bytes
-        a["unsupported"].update(c.unsupported)
-        a["op_macs"].update(c.op_macs)
-        a["data_dependent"].update(c.data_dependent)
-        if id(c.module) not in seen_modules:
-            seen_modules.add(id(c.module))
-            for p in c.module.parameters(recurse=False):
-                _charge(a, p, row_name(o), counted, frozen_ids)
-
-    def shown(c: Call) -> bool:
-        if owner[c.index] != c.index:
-            return False
-        is_row_level = (not c.has_children) or c.depth == max_depth
-        if is_row_level:
-            return True
-        a = agg[c.index]
+    def has_any(self) -> bool:
+        """Whether the row holds anything worth a line of its own."""
         return bool(
-            a["macs"]
-            or a["flops"]
-            or a["act"]
-            or a["saved"]
-            or a["params"]
-            or a["shared"]
-            or a["unsupported"]
+            self.macs
+            or self.flops
+            or self.activation_bytes
+            or self.saved_bytes
+            or self.params
+            or self.shared_params
+            or self.unsupported_ops
         )
 
-    # Modules that never ran: their parameters go to the call whose ops used
-    # them (MultiheadAttention reads out_proj.weight directly); parameters no
-    # op touched (inception_v3's AuxLogits in eval) get a "not called" row.
-    # An uncalled module's depth is a call depth too: one below the nearest
-    # ancestor that ran, one more per level of names, so --depth rolls it up
-    # into that ancestor's row (or into an uncalled ancestor at the row depth).
+
+class _Rollup:
+    """Which row each call's work rolls up into, what every row sums to, and which row
+    counts each parameter (a tied parameter counts once, in the first row holding it)."""
+
+    def __init__(self, ctx: _ReportContext) -> None:
+        self.ctx = ctx
+        self.calls = ctx.counter.calls
+        self.max_depth = ctx.depth if ctx.depth is not None else 10**9
+        self.frozen_ids = {
+            id(p)
+            for n, p in ctx.model.named_parameters()
+            if n in ctx.frozen or not p.requires_grad
+        }
+        self.owner: list[int] = []
+        for c in self.calls:
+            shallow = c.depth <= self.max_depth or c.parent is None
+            self.owner.append(c.index if shallow else self.owner[c.parent])  # type: ignore[index]
+        self.sums: dict[int, _RowSums] = {}
+        self.counted: dict[int, str] = {}  # id(parameter) -> the row that counts it
+
+    def row_name(self, index: int) -> str:
+        c = self.calls[index]
+        return c.name if c.depth > 0 else f"{self.ctx.name} (model)"
+
+    def charge(self, sums: _RowSums, p: torch.Tensor, where: str) -> None:
+        """Count parameter ``p`` in row ``sums`` unless a tied copy was counted in an earlier row."""
+        if id(p) in self.counted:
+            if self.counted[id(p)] == where:
+                return  # tied within one row: counted there already
+            sums.shared_params += p.numel()
+            if self.counted[id(p)] not in sums.shared_with:
+                sums.shared_with.append(self.counted[id(p)])
+            return
+        self.counted[id(p)] = where
+        sums.params += p.numel()
+        sums.trainable_params += p.numel() if id(p) not in self.frozen_ids else 0
+
+    def charge_to_call(self, p: torch.Tensor, call_index: int) -> None:
+        """Count ``p`` in the row that call ``call_index`` rolls up into."""
+        row = self.owner[call_index]
+        self.charge(self.sums[row], p, self.row_name(row))
+
+    def sum_calls(self) -> None:
+        """Add every call's costs to its row, and each module's own parameters once."""
+        seen_modules: set[int] = set()
+        for c in self.calls:
+            row = self.owner[c.index]
+            self.sums.setdefault(row, _RowSums()).add_call(c)
+            if id(c.module) not in seen_modules:
+                seen_modules.add(id(c.module))
+                for p in c.module.parameters(recurse=False):
+                    self.charge_to_call(p, c.index)
+
+    def shown(self, c: Call) -> bool:
+        """A row of its own: a leaf or row-depth call, or a container whose own ops count."""
+        if self.owner[c.index] != c.index:
+            return False
+        if (not c.has_children) or c.depth == self.max_depth:
+            return True
+        return self.sums[c.index].has_any()
+
+
+def _parts(name: str) -> int:
+    """How many levels a qualified module name has ("" is the model itself: 0)."""
+    return 0 if not name else name.count(".") + 1
+
+
+@dataclasses.dataclass
+class _UncalledRow:
+    """A row for modules that never ran but hold parameters no op touched."""
+
+    module: nn.Module
+    depth: int
+    sums: _RowSums
+
+
+def _charge_uncalled(rollup: _Rollup) -> tuple[list[str], dict[str, _UncalledRow]]:
+    """Charge the parameters of modules that never ran; return their names and their rows.
+
+    Their parameters go to the call whose ops used them (MultiheadAttention reads
+    out_proj.weight directly); parameters no op touched (inception_v3's AuxLogits in eval)
+    get a "not called" row. An uncalled module's depth is a call depth too: one below the
+    nearest ancestor that ran, one more per level of names, so --depth rolls it up into that
+    ancestor's row (or into an uncalled ancestor at the row depth).
+    """
+    counter, max_depth = rollup.ctx.counter, rollup.max_depth
     called = counter.called_module_ids()
-    first_call = {id(c.module): c for c in calls if c.first_call}
-    modules = dict(model.named_modules())
+    first_call = {id(c.module): c for c in rollup.calls if c.first_call}
+    modules = dict(rollup.ctx.model.named_modules())
     uncalled: list[str] = []
-    extra: dict[str, tuple[nn.Module, int, dict[str, Any]]] = {}
-
-    def parts(n: str) -> int:
-        return 0 if not n else n.count(".") + 1
-
+    extra: dict[str, _UncalledRow] = {}
     for mname, m in modules.items():
         if id(m) in called:
             continue
@@ -629,43 +734,45 @@ def _report(
         while anchor and id(modules.get(anchor)) not in called:
             anchor = anchor.rpartition(".")[0]
         base = first_call.get(id(modules[anchor]))
-        call_depth = (base.depth if base is not None else 0) + parts(mname) - parts(anchor)
+        base_depth = base.depth if base is not None else 0
+        call_depth = base_depth + _parts(mname) - _parts(anchor)
         if call_depth <= max_depth:
             target_name = mname
         else:
-            keep = parts(anchor) + max_depth - (base.depth if base is not None else 0)
-            target_name = ".".join(mname.split(".")[:keep]) if keep > parts(anchor) else ""
+            keep = _parts(anchor) + max_depth - base_depth
+            target_name = ".".join(mname.split(".")[:keep]) if keep > _parts(anchor) else ""
         if target_name:
             if target_name not in extra:
-                extra[target_name] = (
-                    modules[target_name],
-                    call_depth - (parts(mname) - parts(target_name)),
-                    _new_agg(),
-                )
-            target, where = extra[target_name][2], target_name
-        elif base is not None:
-            target, where = agg[owner[base.index]], row_name(owner[base.index])
+                row_depth = call_depth - (_parts(mname) - _parts(target_name))
+                extra[target_name] = _UncalledRow(modules[target_name], row_depth, _RowSums())
+            target, where = extra[target_name].sums, target_name
         else:
-            target, where = agg[owner[0]], row_name(owner[0])
+            row = rollup.owner[base.index] if base is not None else rollup.owner[0]
+            target, where = rollup.sums[row], rollup.row_name(row)
         unused = 0
         for p in m.parameters(recurse=False):
             use = counter.first_use.get(id(p))
             if use is not None:
-                _charge(agg[owner[use]], p, row_name(owner[use]), counted, frozen_ids)
+                rollup.charge_to_call(p, use)
                 continue
             unused += 1
-            _charge(target, p, where, counted, frozen_ids)
+            rollup.charge(target, p, where)
         # a module whose parameters an op read did its work (MultiheadAttention's
         # out_proj); a container never called itself (ModuleList) ran if a child ran
         owns_params = any(True for _ in m.parameters(recurse=False))
         if unused or (not owns_params and not any(id(sub) in called for sub in m.modules())):
             uncalled.append(mname)
-    extra_rows = [
+    return uncalled, extra
+
+
+def _uncalled_records(extra: dict[str, _UncalledRow]) -> list[LayerRecord]:
+    """The "not called" rows: parameters only, no costs."""
+    return [
         LayerRecord(
             index=0,
             name=mname,
-            type=type(m).__name__,
-            depth=row_depth,
+            type=type(row.module).__name__,
+            depth=row.depth,
             input_shape=None,
             output_shape=None,
             kernel=None,
@@ -673,132 +780,147 @@ def _report(
             padding=None,
             dilation=None,
             groups=None,
-            params=a["params"],
-            trainable_params=a["trainable"],
+            params=row.sums.params,
+            trainable_params=row.sums.trainable_params,
             macs=0,
             flops=0,
             activation_bytes=0,
             saved_bytes=0,
             check=Check(),
             called=False,
-            shared_params=a["shared"],
-            shared_with=tuple(a["shared_with"]),
+            shared_params=row.sums.shared_params,
+            shared_with=tuple(row.sums.shared_with),
         )
-        for mname, (m, row_depth, a) in extra.items()
-        if a["params"] or a["shared"]
+        for mname, row in extra.items()
+        if row.sums.params or row.sums.shared_params
     ]
-    records: list[LayerRecord] = []
-    for c in sorted(calls, key=lambda c: c.end_seq):
-        if not shown(c):
-            continue
-        a = agg[c.index]
-        rf, effective_stride = _rf_of(c)
-        is_leaf_row = not c.has_children or c.depth == max_depth
-        geom = layer_geometry(c.module) if not c.has_children else {}
-        own = a["params"] + a["shared"] if c.first_call else None
-        check = (
-            check_call(
-                c.module,
-                c.input_shape,
-                c.output_shape,
-                own,
-                a["macs"],
-                c.input_shapes,
-                c.conv_ops[0] if len(c.conv_ops) == 1 else None,
-            )
-            if not c.has_children
-            else Check()
-        )
-        records.append(
-            LayerRecord(
-                index=0,
-                name=c.name if c.depth > 0 else f"{name} (model)",
-                type=type(c.module).__name__,
-                depth=c.depth,
-                input_shape=c.input_shape,
-                output_shape=c.output_shape,
-                kernel=geom.get("kernel"),
-                stride=geom.get("stride"),
-                padding=geom.get("padding"),
-                dilation=geom.get("dilation"),
-                groups=geom.get("groups"),
-                params=a["params"],
-                trainable_params=a["trainable"],
-                macs=a["macs"],
-                flops=a["flops"],
-                activation_bytes=a["act"],
-                saved_bytes=a["saved"],
-                check=check,
-                own_ops_only=not is_leaf_row,
-                unsupported_ops=tuple(sorted(a["unsupported"])),
-                macs_by_op=tuple(sorted(a["op_macs"].items())),
-                receptive_field=rf,
-                effective_stride=effective_stride,
-                shared_params=a["shared"],
-                shared_with=tuple(a["shared_with"]),
-                data_dependent=bool(a["data_dependent"]),
-            )
-        )
 
-    records = [dataclasses.replace(r, index=i) for i, r in enumerate([*records, *extra_rows])]
-    uncalled = _collapse(uncalled)
 
-    params = {id(p): p for p in model.parameters()}
+def _call_record(rollup: _Rollup, c: Call) -> LayerRecord:
+    """The row of call ``c``, with its closed-form check when it is a leaf."""
+    sums = rollup.sums[c.index]
+    rf, effective_stride = _rf_of(c)
+    is_leaf_row = not c.has_children or c.depth == rollup.max_depth
+    geom = layer_geometry(c.module) if not c.has_children else {}
+    own = sums.params + sums.shared_params if c.first_call else None
+    check = (
+        check_call(
+            c.module,
+            c.input_shape,
+            c.output_shape,
+            own,
+            sums.macs,
+            c.input_shapes,
+            c.conv_ops[0] if len(c.conv_ops) == 1 else None,
+        )
+        if not c.has_children
+        else Check()
+    )
+    return LayerRecord(
+        index=0,
+        name=rollup.row_name(c.index),
+        type=type(c.module).__name__,
+        depth=c.depth,
+        input_shape=c.input_shape,
+        output_shape=c.output_shape,
+        kernel=geom.get("kernel"),
+        stride=geom.get("stride"),
+        padding=geom.get("padding"),
+        dilation=geom.get("dilation"),
+        groups=geom.get("groups"),
+        params=sums.params,
+        trainable_params=sums.trainable_params,
+        macs=sums.macs,
+        flops=sums.flops,
+        activation_bytes=sums.activation_bytes,
+        saved_bytes=sums.saved_bytes,
+        check=check,
+        own_ops_only=not is_leaf_row,
+        unsupported_ops=tuple(sorted(sums.unsupported_ops)),
+        macs_by_op=tuple(sorted(sums.macs_by_op.items())),
+        receptive_field=rf,
+        effective_stride=effective_stride,
+        shared_params=sums.shared_params,
+        shared_with=tuple(sums.shared_with),
+        data_dependent=bool(sums.data_dependent_ops),
+    )
+
+
+def _totals(ctx: _ReportContext, frozen_ids: set[int]) -> Totals:
+    """Whole-model totals: every parameter once, every call's costs."""
+    calls, dtype = ctx.counter.calls, ctx.dtype
+    params = {id(p): p for p in ctx.model.parameters()}
     total_params = sum(p.numel() for p in params.values())
     trainable = sum(p.numel() for p in params.values() if id(p) not in frozen_ids)
     param_bytes = sum(_nbytes(p, dtype) for p in params.values())
     gradient_bytes = sum(_nbytes(p, dtype) for p in params.values() if id(p) not in frozen_ids)
-    totals = Totals(
+    return Totals(
         params=total_params,
         trainable_params=trainable,
         frozen_params=total_params - trainable,
         param_bytes=param_bytes,
-        buffer_bytes=sum(_nbytes(b, dtype) for b in model.buffers()),
+        buffer_bytes=sum(_nbytes(b, dtype) for b in ctx.model.buffers()),
         macs=sum(c.macs for c in calls),
         flops=sum(c.flops for c in calls),
         activation_bytes=sum(c.activation_bytes for c in calls),
         saved_for_backward_bytes=sum(c.saved_bytes for c in calls),
         gradient_bytes=gradient_bytes,
-        backward_macs=counter.backward_macs if backward else None,
-        backward_flops=counter.backward_flops if backward else None,
+        backward_macs=ctx.counter.backward_macs if ctx.backward else None,
+        backward_flops=ctx.counter.backward_flops if ctx.backward else None,
     )
-    notes: list[str] = []
-    if counter.data_dependent:
-        ran = ", ".join(f"{k} ×{v}" for k, v in sorted(counter.data_dependent.items()))
-        dd_macs = sum(c.macs for c in calls if c.data_dependent)
-        total_macs = sum(c.macs for c in calls)
-        notes.append(
-            f"the totals depend on the input's values: data-dependent ops ran ({ran}), and "
-            f"{dd_macs:,} of the {total_macs:,} MACs were computed from their outputs "
-            "(proposal and box counts); rows marked ‡. Here the input is "
-            + ("zeros" if inputs.value_range is None else "random")
-            + " and the weights are not trained: real images give other counts"
-        )
-    backbone = _backbone_input(calls)
+
+
+def _data_dependent_notes(ctx: _ReportContext) -> list[str]:
+    """A note when data-dependent ops ran, so the totals depend on the input's values."""
+    counter, calls = ctx.counter, ctx.counter.calls
+    if not counter.data_dependent:
+        return []
+    ran = ", ".join(f"{k} ×{v}" for k, v in sorted(counter.data_dependent.items()))
+    dd_macs = sum(c.macs for c in calls if c.data_dependent)
+    total_macs = sum(c.macs for c in calls)
+    return [
+        f"the totals depend on the input's values: data-dependent ops ran ({ran}), and "
+        f"{dd_macs:,} of the {total_macs:,} MACs were computed from their outputs "
+        "(proposal and box counts); rows marked ‡. Here the input is "
+        + ("zeros" if ctx.inputs.value_range is None else "random")
+        + " and the weights are not trained: real images give other counts"
+    ]
+
+
+def _report(ctx: _ReportContext) -> Report:
+    """Roll the counted calls up into rows, charge parameters, and total everything."""
+    rollup = _Rollup(ctx)
+    rollup.sum_calls()
+    uncalled, extra = _charge_uncalled(rollup)
+    calls = sorted(rollup.calls, key=lambda c: c.end_seq)
+    records = [_call_record(rollup, c) for c in calls if rollup.shown(c)]
+    records += _uncalled_records(extra)
+    records = [dataclasses.replace(r, index=i) for i, r in enumerate(records)]
+    backbone = _backbone_input(ctx.counter.calls)
+    inputs, counter = ctx.inputs, ctx.counter
     # rows rolled up by --depth carry no check of their own; the verdict still covers every
     # leaf layer, from the same count laid out one row per leaf
     leaf_checks = None
-    if depth is not None:
-        leaves = _report(name, model, counter, inputs, dtype, device_mode, fallback, None,
-                         frozen, backward)  # fmt: skip
+    if ctx.depth is not None:
+        leaves = _report(dataclasses.replace(ctx, depth=None))
         leaf_checks = (leaves.checked_layers, leaves.agreeing_layers)
     return Report(
         leaf_checks=leaf_checks,
-        model=name,
-        notes=tuple(notes),
+        model=ctx.name,
+        notes=tuple(_data_dependent_notes(ctx)),
         backbone_input_shape=backbone if backbone != inputs.all_shapes[0] else None,
         data_dependent_ops=dict(sorted(counter.data_dependent.items())),
         input_shape=inputs.all_shapes[0],
         input_shapes=inputs.all_shapes,
         input_names=tuple(k for k, _ in inputs.keyword_shapes),
-        dtype=str(dtype).removeprefix("torch."),
-        device_mode=device_mode,
+        dtype=str(ctx.dtype).removeprefix("torch."),
+        device_mode=ctx.device_mode,
         layers=tuple(records),
-        totals=totals,
+        totals=_totals(ctx, rollup.frozen_ids),
         unsupported_ops=dict(counter.unsupported.most_common()),
-        uncalled_modules=tuple(uncalled),
-        fallback_reason=fallback,
-        depth=depth,
+        uncalled_modules=tuple(_collapse(uncalled)),
+        fallback_reason=ctx.fallback,
+        depth=ctx.depth,
         backward_unsupported_ops=dict(counter.backward_unsupported.most_common()),
     )
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from cnnstat import formulas as f
-from cnnstat.records import Check, Shape
+from cnnstat.records import Check, CheckStatus, Shape
 
 if TYPE_CHECKING:
     from cnnstat.counter import ConvOp
@@ -173,42 +173,9 @@ def expected(
         found = expected(module, (1, *input_shape), input_shapes, conv_op)
         return None if found is None else replace(found, output_shape=found.output_shape[1:])
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
-        n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
-        k = _tuple(module.kernel_size, len(spatial))
-        out = f.conv_transpose_output_shape(
-            spatial,
-            k,
-            _tuple(module.stride, len(spatial)),
-            _tuple(module.padding, len(spatial)),
-            _tuple(module.dilation, len(spatial)),
-            _tuple(module.output_padding, len(spatial)),
-        )
-        c_out, groups = module.out_channels, module.groups
-        return Expected(
-            (n, c_out, *out),
-            f.conv_params(c_in, c_out, k, groups, module.bias is not None),
-            f.conv_transpose_macs(n, c_in, c_out, spatial, k, groups),
-        )
+        return _conv_transpose_expected(module, input_shape)
     if isinstance(module, nn.modules.conv._ConvNd):
-        n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
-        k = _tuple(module.kernel_size, len(spatial))
-        padding = _conv_padding(module, spatial)
-        if padding is None:
-            out = tuple(spatial)
-        else:
-            out = f.conv_output_shape(
-                spatial,
-                k,
-                _tuple(module.stride, len(spatial)),
-                padding,
-                _tuple(module.dilation, len(spatial)),
-            )
-        c_out, groups = module.out_channels, module.groups
-        return Expected(
-            (n, c_out, *out),
-            f.conv_params(c_in, c_out, k, groups, module.bias is not None),
-            f.conv_macs(n, c_in, c_out, out, k, groups),
-        )
+        return _conv_expected(module, input_shape)
     if isinstance(module, nn.Linear):
         rows = prod(input_shape[:-1])
         return Expected(
@@ -216,6 +183,56 @@ def expected(
             f.linear_params(module.in_features, module.out_features, module.bias is not None),
             f.linear_macs(rows, module.in_features, module.out_features),
         )
+    if isinstance(module, nn.MultiheadAttention):
+        return _mha_expected(module, input_shapes or (input_shape,))
+    return _pool_expected(module, input_shape) or _norm_expected(module, input_shape)
+
+
+def _conv_transpose_expected(
+    module: nn.modules.conv._ConvTransposeNd, input_shape: Shape
+) -> Expected:
+    n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
+    k = _tuple(module.kernel_size, len(spatial))
+    out = f.conv_transpose_output_shape(
+        spatial,
+        k,
+        _tuple(module.stride, len(spatial)),
+        _tuple(module.padding, len(spatial)),
+        _tuple(module.dilation, len(spatial)),
+        _tuple(module.output_padding, len(spatial)),
+    )
+    c_out, groups = module.out_channels, module.groups
+    return Expected(
+        (n, c_out, *out),
+        f.conv_params(c_in, c_out, k, groups, module.bias is not None),
+        f.conv_transpose_macs(n, c_in, c_out, spatial, k, groups),
+    )
+
+
+def _conv_expected(module: nn.modules.conv._ConvNd, input_shape: Shape) -> Expected:
+    n, c_in, spatial = input_shape[0], input_shape[1], input_shape[2:]
+    k = _tuple(module.kernel_size, len(spatial))
+    padding = _conv_padding(module, spatial)
+    if padding is None:
+        out = tuple(spatial)
+    else:
+        out = f.conv_output_shape(
+            spatial,
+            k,
+            _tuple(module.stride, len(spatial)),
+            padding,
+            _tuple(module.dilation, len(spatial)),
+        )
+    c_out, groups = module.out_channels, module.groups
+    return Expected(
+        (n, c_out, *out),
+        f.conv_params(c_in, c_out, k, groups, module.bias is not None),
+        f.conv_macs(n, c_in, c_out, out, k, groups),
+    )
+
+
+def _pool_expected(module: nn.Module, input_shape: Shape) -> Expected | None:
+    """Pooling keeps the leading dimensions and has no parameters and no MACs."""
     if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
         dims = _pool_dims(module)
         lead, spatial = input_shape[:-dims], input_shape[-dims:]
@@ -232,8 +249,11 @@ def expected(
         out_size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * dims
         lead, spatial = input_shape[:-dims], input_shape[-dims:]
         return Expected((*lead, *f.adaptive_pool_output_shape(spatial, out_size)), 0, 0)
-    if isinstance(module, nn.MultiheadAttention):
-        return _mha_expected(module, input_shapes or (input_shape,))
+    return None
+
+
+def _norm_expected(module: nn.Module, input_shape: Shape) -> Expected | None:
+    """Normalisation keeps the shape; its parameters are the affine scale and shift."""
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         return Expected(input_shape, f.norm_params(module.num_features, module.affine), 0)
     if isinstance(module, nn.GroupNorm):
@@ -279,4 +299,4 @@ def check_call(
         problems.append(f"params {own_params:,} != formula {exp.params:,}")
     if macs != exp.macs:
         problems.append(f"MACs {macs:,} != formula {exp.macs:,}")
-    return Check("mismatch", tuple(problems)) if problems else Check("ok")
+    return Check(CheckStatus.mismatch, tuple(problems)) if problems else Check(CheckStatus.ok)

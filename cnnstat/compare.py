@@ -200,14 +200,14 @@ def _compare_rows(names: tuple[str, ...], input_size: tuple[int, ...] | None, be
                   bench_warmup: int | None, bench_min_time_s: float, rows: list[CompareRow],
                   runs: list[Any]) -> None:
     """Append each model's row to ``rows`` as it is finished (so Ctrl-C loses none)."""
-    import cnnstat
+    from cnnstat.analysis import analyze
 
     for i, name in enumerate(names):
         if on_model is not None:
             on_model(name, i, len(names))
         year, feature = family_of(name)
         try:
-            report = cnnstat.analyze(name, input_size=input_size)
+            report = analyze(name, input_size=input_size)
             top1, top5 = published_accuracy(name)
             row = CompareRow(
                 model=name,
@@ -251,12 +251,12 @@ def _bench_row(row: CompareRow, config: Any) -> tuple[CompareRow, Any]:
         raise KeyboardInterrupt
     cell = run.results[-1]  # the largest requested batch size is listed last
     if cell.status != "ok":
-        return replace(row, status=cell.status, message=cell.message), run
+        return replace(row, status=str(cell.status), message=cell.message), run
     return (
         replace(
             row,
-            forward_ms=cell.forward_ms.median if cell.forward_ms else None,
-            backward_ms=cell.backward_ms.median if cell.backward_ms else None,
+            forward_ms=cell.forward_stats.median if cell.forward_stats else None,
+            backward_ms=cell.backward_stats.median if cell.backward_stats else None,
             total_ms=cell.total_ms,
             images_per_s=cell.images_per_s,
             bench_batch_size=cell.batch_size,

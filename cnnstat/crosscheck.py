@@ -178,13 +178,7 @@ def cross_check(
     ``sources`` holds ``Source`` members or their values ("formulas", "fvcore",
     "published"), or is one comma-separated string.
     """
-    if isinstance(sources, str):
-        sources = tuple(s.strip() for s in sources.split(",") if s.strip())
-    try:
-        sources = tuple(Source(s) for s in sources)
-    except ValueError:
-        choices = ", ".join(s.value for s in Source)
-        raise InvalidInputError(f"unknown source in {sources!r}; choose from {choices}") from None
+    sources = _sources(sources)
     report = analyze(model, input_size=input_size, batch_size=batch_size)
     totals = [SourceTotals("cnnstat", report.totals.params, report.totals.macs, "dispatch counter")]
     notes: list[str] = []
@@ -204,109 +198,11 @@ def cross_check(
     fvcore_macs: dict[str, int] = {}
 
     if Source.formulas in sources:
-        mismatched = [r for r in report.layers if r.check.status == "mismatch"]
-        formula_macs = sum(r.macs for r in report.layers if r.check.status == "ok")
-        totals.append(
-            SourceTotals(
-                "formulas",
-                None,
-                None,
-                f"{report.agreeing_layers} of {report.checked_layers} layers agree "
-                f"({formula_macs:,} MACs in checked layers)",
-            )
-        )
-        for r in mismatched:
-            layer_reasons[r.name].extend(r.check.mismatches)
-        if mismatched:
-            failures.append(f"{len(mismatched)} layers disagree with the closed-form formulas")
-
+        _check_formulas(report, totals, failures, layer_reasons)
     if Source.fvcore in sources:
-        try:
-            spec = zoo.resolve(model)
-            real = zoo.build(spec, meta=False).eval()
-            with guarded(f"{model} forward"):
-                fv = _run_fvcore(real, report.input_shape, torch.float32)
-        except Exception as exc:  # any tracing failure is reported, the other checks go on
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            notes.append(f"fvcore could not trace this model: {type(exc).__name__}: {text}")
-            totals.append(SourceTotals("fvcore", None, None, "could not trace"))
-        else:
-            ratio = fv.macs / report.totals.macs if report.totals.macs else float("nan")
-            totals.append(
-                SourceTotals(
-                    "fvcore", fv.params, fv.macs, f"fvcore 'flops' are MACs; {ratio:.4f}× cnnstat"
-                )
-            )
-            if fv.unsupported:
-                skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(fv.unsupported.items()))
-                notes.append(f"fvcore skips ops it has no handle for: {skipped}")
-            skips_attention = any("attention" in op for op in fv.unsupported)
-            diff: Counter[str] = Counter()
-            for name, ops in ours.items():
-                # several fvcore handles can share a category (linear and matmul): sum them
-                theirs: Counter[str] = Counter()
-                for op, n in fv.by_module.get(name, {}).items():
-                    theirs[_category(op, _FVCORE_CATEGORY)] += n
-                for cat in set(ops) | set(theirs):
-                    diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
-                fvcore_macs[name] = sum(theirs.values())
-                if fvcore_macs[name] == sum(ops.values()):
-                    continue
-                for cat in sorted(set(ops) | set(theirs)):
-                    a, b = ops.get(cat, 0), theirs.get(cat, 0)
-                    if a == b:
-                        continue
-                    if b > a and cat in _WHY_FVCORE_MORE:
-                        why = _WHY_FVCORE_MORE[cat]
-                    elif a > b and cat in ("matmul", "attention") and skips_attention:
-                        why = _WHY_ATTENTION
-                    elif a > b and b == 0:
-                        why = "fvcore does not count these ops (see its skipped ops)"
-                    else:
-                        why = "counted differently"
-                    layer_reasons[name].append(f"{cat}: cnnstat {a:,} vs fvcore {b:,} — {why}")
-            for cat, d in sorted(diff.items()):
-                if d:
-                    notes.append(
-                        f"{cat}: fvcore counts {abs(d):,} MACs {'more' if d > 0 else 'fewer'} than cnnstat"
-                        + (
-                            f" ({_WHY_FVCORE_MORE[cat]})"
-                            if d > 0 and cat in _WHY_FVCORE_MORE
-                            else ""
-                        )
-                        + (
-                            f" ({_WHY_ATTENTION})"
-                            if d < 0 and cat in ("matmul", "attention") and skips_attention
-                            else ""
-                        )
-                    )
-
+        _check_fvcore(model, report, ours, totals, notes, layer_reasons, fvcore_macs)
     if Source.published in sources:
-        published = _published(report.model)
-        if published is None:
-            notes.append("no published figures: not a torchvision model")
-        else:
-            p_params, p_gmacs = published
-            ours_g = report.totals.macs / 1e9
-            tolerance = max(PUBLISHED_TOLERANCE * p_gmacs, 0.0005)
-            totals.append(
-                SourceTotals(
-                    "published",
-                    p_params,
-                    round(p_gmacs * 1e9),
-                    f"torchvision weights.meta: {p_gmacs} GMACs (3 decimals)",
-                )
-            )
-            if report.input_shape[1:] != zoo.resolve(report.model).default_input_size:
-                notes.append("published figures are for the default input size; not compared")
-            else:
-                if p_params != report.totals.params:
-                    failures.append(f"params {report.totals.params:,} != published {p_params:,}")
-                if abs(ours_g - p_gmacs) > tolerance:
-                    failures.append(
-                        f"GMACs {ours_g:.3f} differ from published {p_gmacs} by more than 0.5%"
-                    )
-
+        _check_published(report, totals, notes, failures)
     disagreements = tuple(
         LayerDisagreement(
             name=name,
@@ -330,3 +226,144 @@ def cross_check(
         notes=tuple(notes),
         failures=tuple(failures),
     )
+
+
+def _sources(sources: tuple[Source | str, ...] | str) -> tuple[Source, ...]:
+    """``Source`` members from members, their values, or one comma-separated string."""
+    if isinstance(sources, str):
+        sources = tuple(s.strip() for s in sources.split(",") if s.strip())
+    try:
+        return tuple(Source(s) for s in sources)
+    except ValueError:
+        choices = ", ".join(s.value for s in Source)
+        raise InvalidInputError(f"unknown source in {sources!r}; choose from {choices}") from None
+
+
+def _check_formulas(
+    report: Report,
+    totals: list[SourceTotals],
+    failures: list[str],
+    layer_reasons: dict[str, list[str]],
+) -> None:
+    """The closed-form verdict of every leaf layer, and why each mismatched layer differs."""
+    mismatched = [r for r in report.layers if r.check.status == "mismatch"]
+    formula_macs = sum(r.macs for r in report.layers if r.check.status == "ok")
+    totals.append(
+        SourceTotals(
+            "formulas",
+            None,
+            None,
+            f"{report.agreeing_layers} of {report.checked_layers} layers agree "
+            f"({formula_macs:,} MACs in checked layers)",
+        )
+    )
+    for r in mismatched:
+        layer_reasons[r.name].extend(r.check.mismatches)
+    if mismatched:
+        failures.append(f"{len(mismatched)} layers disagree with the closed-form formulas")
+
+
+def _check_fvcore(
+    model: str,
+    report: Report,
+    ours: dict[str, Counter[str]],
+    totals: list[SourceTotals],
+    notes: list[str],
+    layer_reasons: dict[str, list[str]],
+    fvcore_macs: dict[str, int],
+) -> None:
+    """fvcore's count of a real build of ``model``, compared module by module and by category."""
+    try:
+        spec = zoo.resolve(model)
+        real = zoo.build(spec, meta=False).eval()
+        with guarded(f"{model} forward"):
+            fv = _run_fvcore(real, report.input_shape, torch.float32)
+    except Exception as exc:  # any tracing failure is reported, the other checks go on
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        notes.append(f"fvcore could not trace this model: {type(exc).__name__}: {text}")
+        totals.append(SourceTotals("fvcore", None, None, "could not trace"))
+        return
+    ratio = fv.macs / report.totals.macs if report.totals.macs else float("nan")
+    totals.append(
+        SourceTotals("fvcore", fv.params, fv.macs, f"fvcore 'flops' are MACs; {ratio:.4f}× cnnstat")
+    )
+    if fv.unsupported:
+        skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(fv.unsupported.items()))
+        notes.append(f"fvcore skips ops it has no handle for: {skipped}")
+    skips_attention = any("attention" in op for op in fv.unsupported)
+    diff: Counter[str] = Counter()
+    for name, ops in ours.items():
+        # several fvcore handles can share a category (linear and matmul): sum them
+        theirs: Counter[str] = Counter()
+        for op, n in fv.by_module.get(name, {}).items():
+            theirs[_category(op, _FVCORE_CATEGORY)] += n
+        for cat in set(ops) | set(theirs):
+            diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
+        fvcore_macs[name] = sum(theirs.values())
+        if fvcore_macs[name] != sum(ops.values()):
+            layer_reasons[name] += _fvcore_reasons(ops, theirs, skips_attention)
+    notes += _fvcore_notes(diff, skips_attention)
+
+
+def _fvcore_reasons(ops: Counter[str], theirs: Counter[str], skips_attention: bool) -> list[str]:
+    """Why one module's MACs differ from fvcore's, category by category."""
+    reasons = []
+    for cat in sorted(set(ops) | set(theirs)):
+        a, b = ops.get(cat, 0), theirs.get(cat, 0)
+        if a == b:
+            continue
+        if b > a and cat in _WHY_FVCORE_MORE:
+            why = _WHY_FVCORE_MORE[cat]
+        elif a > b and cat in ("matmul", "attention") and skips_attention:
+            why = _WHY_ATTENTION
+        elif a > b and b == 0:
+            why = "fvcore does not count these ops (see its skipped ops)"
+        else:
+            why = "counted differently"
+        reasons.append(f"{cat}: cnnstat {a:,} vs fvcore {b:,} — {why}")
+    return reasons
+
+
+def _fvcore_notes(diff: Counter[str], skips_attention: bool) -> list[str]:
+    """One note per category where fvcore's whole-model MACs differ from cnnstat's."""
+    notes = []
+    for cat, d in sorted(diff.items()):
+        if d:
+            notes.append(
+                f"{cat}: fvcore counts {abs(d):,} MACs {'more' if d > 0 else 'fewer'} than cnnstat"
+                + (f" ({_WHY_FVCORE_MORE[cat]})" if d > 0 and cat in _WHY_FVCORE_MORE else "")
+                + (
+                    f" ({_WHY_ATTENTION})"
+                    if d < 0 and cat in ("matmul", "attention") and skips_attention
+                    else ""
+                )
+            )
+    return notes
+
+
+def _check_published(
+    report: Report, totals: list[SourceTotals], notes: list[str], failures: list[str]
+) -> None:
+    """torchvision's published params and GMACs, compared at the default input size only."""
+    published = _published(report.model)
+    if published is None:
+        notes.append("no published figures: not a torchvision model")
+        return
+    p_params, p_gmacs = published
+    ours_g = report.totals.macs / 1e9
+    tolerance = max(PUBLISHED_TOLERANCE * p_gmacs, 0.0005)
+    totals.append(
+        SourceTotals(
+            "published",
+            p_params,
+            round(p_gmacs * 1e9),
+            f"torchvision weights.meta: {p_gmacs} GMACs (3 decimals)",
+        )
+    )
+    if report.input_shape[1:] != zoo.resolve(report.model).default_input_size:
+        notes.append("published figures are for the default input size; not compared")
+        return
+    if p_params != report.totals.params:
+        failures.append(f"params {report.totals.params:,} != published {p_params:,}")
+    if abs(ours_g - p_gmacs) > tolerance:
+        failures.append(f"GMACs {ours_g:.3f} differ from published {p_gmacs} by more than 0.5%")

@@ -471,13 +471,10 @@ def _bench_rows(run: BenchRun) -> list[dict[str, object]]:
         row: dict[str, object] = {
             k: v for k, v in r.to_dict().items() if k not in ("forward_ms", "backward_ms")
         }
-        for phase in ("forward_ms", "backward_ms"):
-            stats = getattr(r, phase)
+        for phase, stats in (("forward", r.forward_stats), ("backward", r.backward_stats)):
             for stat in ("median", "p10", "p90", "iqr", "spread"):
-                row[f"{phase.removesuffix('_ms')}_{stat}_ms"] = (
-                    getattr(stats, stat) if stats else None
-                )
-            row[f"{phase.removesuffix('_ms')}_samples"] = stats.n if stats else 0
+                row[f"{phase}_{stat}_ms"] = getattr(stats, stat) if stats else None
+            row[f"{phase}_samples"] = stats.n if stats else 0
         rows.append(row)
     return rows
 
@@ -629,8 +626,8 @@ def profile_text(report: ProfileReport, fmt: Format, depth: int | None = None,
                  "|" + "|".join("---" if i < 2 or h == "bound" else "---:"
                                 for i, h in enumerate(head)) + "|"]
         for r in report.rows(depth):
-            cells = [r.name, r.type, format_ms_fine(r.forward_ms)]
-            cells += [format_ms_fine(r.backward_ms)] if train else []
+            cells = [r.name, r.type, format_ms_fine(r.forward_stats)]
+            cells += [format_ms_fine(r.backward_stats)] if train else []
             cells += [f"{r.share:.1%}" if r.share is not None else "—",
                       human_count(r.flops) if r.flops else "—",
                       human_bytes(r.bytes) if r.bytes else "—",

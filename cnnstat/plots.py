@@ -59,16 +59,16 @@ def time_per_image_bands(runs: Sequence[BenchRun]) -> dict[str, list[tuple[int, 
     bands: dict[str, list[tuple[int, float, float]]] = {}
     for run in runs:
         for r in run.results:
-            if r.status != "ok" or r.total_ms is None or r.forward_ms is None:
+            if r.status != "ok" or r.total_ms is None or r.forward_stats is None:
                 continue
-            fwd = r.forward_ms.samples
-            bwd = r.backward_ms.samples if r.backward_ms else (0.0,) * len(fwd)
+            fwd = r.forward_stats.samples
+            bwd = r.backward_stats.samples if r.backward_stats else (0.0,) * len(fwd)
             if len(bwd) == len(fwd) and fwd:
                 steps = sorted(f + b for f, b in zip(fwd, bwd, strict=True))
                 lo, hi = percentile(steps, 10), percentile(steps, 90)
             else:  # unpaired samples: the sum of the percentiles bounds the step's
-                lo = r.forward_ms.p10 + (r.backward_ms.p10 if r.backward_ms else 0.0)
-                hi = r.forward_ms.p90 + (r.backward_ms.p90 if r.backward_ms else 0.0)
+                lo = r.forward_stats.p10 + (r.backward_stats.p10 if r.backward_stats else 0.0)
+                hi = r.forward_stats.p90 + (r.backward_stats.p90 if r.backward_stats else 0.0)
             bands.setdefault(r.model, []).append(
                 (r.batch_size, lo / r.batch_size, hi / r.batch_size)
             )
@@ -225,7 +225,6 @@ def accuracy_vs_macs_figure(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     if missing:
         fig, (ax, strip) = plt.subplots(
@@ -241,27 +240,10 @@ def accuracy_vs_macs_figure(
                    s=[_bubble_area(p.size, biggest) for p in points], alpha=0.45,
                    edgecolors="black", linewidths=0.5)  # fmt: skip
     if strip is not None:
-        strip.scatter([p.x for p in missing], [0.0] * len(missing),
-                      s=[_bubble_area(p.size, biggest) for p in missing], alpha=0.45,
-                      color="tab:gray", edgecolors="black", linewidths=0.5)  # fmt: skip
-        strip.set_yticks([])
-        strip.set_ylim(-1, 1)
-        strip.set_ylabel("no published\naccuracy", fontsize=8, rotation=0, ha="right", va="center")
-        strip.set_xlabel("Multiply-accumulates per image (GMACs)")
-        strip.grid(True, axis="x", which="major", alpha=0.3)
+        _draw_missing_strip(strip, missing, biggest)
     else:
         ax.set_xlabel("Multiply-accumulates per image (GMACs)")
-    # each panel gets its own GMACs axis: a tiny classic in the strip (lenet5, 4e-4 GMACs)
-    # must not squeeze the ImageNet models into a corner of theirs
-    for panel, shown in ((ax, points), (strip, missing)):
-        if panel is None or not shown:
-            continue
-        xs = [p.x for p in shown]
-        if spans_decades(xs, 20):
-            panel.set_xscale("log")
-            panel.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
-        panel.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
-        panel.xaxis.set_minor_formatter(NullFormatter())
+    _gmacs_axes(ax, points, strip, missing)
     if strip is not None and points:
         ax.set_xlabel("Multiply-accumulates per image (GMACs)")
     if points:
@@ -270,17 +252,8 @@ def accuracy_vs_macs_figure(
     ax.set_ylabel("ImageNet-1K top-1 accuracy (%)")
     ax.set_title(title or "Accuracy against compute; bubble area ∝ parameters")
     ax.grid(True, which="major", alpha=0.3)
-    # size legend: three reference bubbles
     if everything:
-        refs = sorted({_round_1_2_5(biggest), _round_1_2_5(biggest / 10), _round_1_2_5(biggest / 100)})
-        handles = [
-            ax.scatter([], [], s=_bubble_area(v, biggest), alpha=0.45, color="tab:blue",
-                       edgecolors="black", linewidths=0.5, label=f"{exact_count(v)} params")
-            for v in refs if v > 0
-        ]  # fmt: skip
-        ax.legend(handles=handles, title="Bubble area", loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8, labelspacing=2.4,
-                  borderpad=1.4, handletextpad=1.5, frameon=False)  # fmt: skip
+        _size_legend(ax, biggest)
     fig.text(0.01, 0.026, "accuracy: torchvision DEFAULT weights (ImageNet-1K acc@1, from the "
              "weights metadata); MACs counted by cnnstat at each model's default input size",
              fontsize=7, color="0.35")  # fmt: skip
@@ -298,6 +271,47 @@ def accuracy_vs_macs_figure(
         fig.text(0.01, 0.006, f"{len(everything) - labelled} of {len(everything)} bubbles left "
                  "unlabelled where labels would overlap", fontsize=7, color="0.35")
     return fig
+
+
+def _draw_missing_strip(strip: Any, missing: Sequence[Point], biggest: float) -> None:
+    """The grey bubbles of models with no published accuracy, on a strip of their own."""
+    strip.scatter([p.x for p in missing], [0.0] * len(missing),
+                  s=[_bubble_area(p.size, biggest) for p in missing], alpha=0.45,
+                  color="tab:gray", edgecolors="black", linewidths=0.5)  # fmt: skip
+    strip.set_yticks([])
+    strip.set_ylim(-1, 1)
+    strip.set_ylabel("no published\naccuracy", fontsize=8, rotation=0, ha="right", va="center")
+    strip.set_xlabel("Multiply-accumulates per image (GMACs)")
+    strip.grid(True, axis="x", which="major", alpha=0.3)
+
+
+def _gmacs_axes(ax: Any, points: Sequence[Point], strip: Any, missing: Sequence[Point]) -> None:
+    """Each panel its own GMACs axis: a tiny classic in the strip (lenet5, 4e-4 GMACs) must
+    not squeeze the ImageNet models into a corner of theirs."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for panel, shown in ((ax, points), (strip, missing)):
+        if panel is None or not shown:
+            continue
+        xs = [p.x for p in shown]
+        if spans_decades(xs, 20):
+            panel.set_xscale("log")
+            panel.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+        panel.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
+        panel.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _size_legend(ax: Any, biggest: float) -> None:
+    """The size legend: three reference bubbles, a decade apart."""
+    refs = sorted({_round_1_2_5(biggest), _round_1_2_5(biggest / 10), _round_1_2_5(biggest / 100)})
+    handles = [
+        ax.scatter([], [], s=_bubble_area(v, biggest), alpha=0.45, color="tab:blue",
+                   edgecolors="black", linewidths=0.5, label=f"{exact_count(v)} params")
+        for v in refs if v > 0
+    ]  # fmt: skip
+    ax.legend(handles=handles, title="Bubble area", loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8, labelspacing=2.4,
+              borderpad=1.4, handletextpad=1.5, frameon=False)  # fmt: skip
 
 
 def _round_1_2_5(v: float) -> float:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,16 +15,30 @@ if TYPE_CHECKING:
 Shape = tuple[int, ...]
 
 
+class CheckStatus(str, Enum):
+    """A layer's closed-form verdict: agrees, disagrees, or has no formula to judge it by."""
+
+    ok = "ok"
+    mismatch = "mismatch"
+    not_applicable = "n/a"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Check:
     """Closed-form cross-check of one layer: status is 'ok', 'mismatch' or 'n/a'."""
 
-    status: str = "n/a"
+    status: CheckStatus = CheckStatus.not_applicable
     mismatches: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CheckStatus(self.status))
 
     @property
     def symbol(self) -> str:
-        return {"ok": "✓", "mismatch": "✗"}.get(self.status, "")
+        return {CheckStatus.ok: "✓", CheckStatus.mismatch: "✗"}.get(self.status, "")
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class LayerRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["check"] = self.check.status
+        d["check"] = self.check.status.value
         d["check_mismatches"] = list(self.check.mismatches)
         for key in ("input_shape", "output_shape", "kernel", "stride", "dilation"):
             if d[key] is not None:
@@ -128,14 +143,14 @@ class Report:
         """Leaf layers judged against a closed form, also those rolled up into a --depth row."""
         if self.leaf_checks is not None:
             return self.leaf_checks[0]
-        return sum(1 for r in self.layers if r.check.status != "n/a")
+        return sum(1 for r in self.layers if r.check.status is not CheckStatus.not_applicable)
 
     @property
     def agreeing_layers(self) -> int:
         """Leaf layers whose shape, params and MACs agree with their closed form."""
         if self.leaf_checks is not None:
             return self.leaf_checks[1]
-        return sum(1 for r in self.layers if r.check.status == "ok")
+        return sum(1 for r in self.layers if r.check.status is CheckStatus.ok)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict documented in README.md."""

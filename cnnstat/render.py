@@ -511,7 +511,7 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
         )
         rows.append([
             r.model, r.device, str(r.batch_size), r.mode,
-            format_ms(r.forward_ms), format_ms(r.backward_ms),
+            format_ms(r.forward_stats), format_ms(r.backward_stats),
             f"{r.total_ms:,.1f}" if r.total_ms is not None else "—",
             f"{r.images_per_s:,.1f}" if r.images_per_s else "—",
             human_count(r.achieved_flops_per_s) if r.achieved_flops_per_s else "—",
@@ -574,7 +574,7 @@ def noise_note(r: BenchResult) -> str | Text:
     """'noisy (p10–p90 71% of median)' when the robust spread passes the threshold."""
     from cnnstat.bench.stats import NOISY_SPREAD_RATIO
 
-    spreads = [t.spread for t in (r.forward_ms, r.backward_ms) if t is not None and t.noisy]
+    spreads = [t.spread for t in (r.forward_stats, r.backward_stats) if t is not None and t.noisy]
     if not spreads:
         return ""
     worst = max(x for x in spreads if x is not None)
@@ -757,8 +757,8 @@ def profile_columns(
 
     rows = [
         row({
-            "Layer": r.name, "Type": r.type, "Forward ms": ms(r.forward_ms),
-            "Backward ms": ms(r.backward_ms),
+            "Layer": r.name, "Type": r.type, "Forward ms": ms(r.forward_stats),
+            "Backward ms": ms(r.backward_stats),
             "Share": f"{r.share:.1%}" if r.share is not None else "—",
             "FLOPs": human_count(r.flops) if r.flops else "—",
             "Bytes": human_bytes(r.bytes) if r.bytes else "—",

@@ -244,3 +244,12 @@ def test_rolling_rows_up_by_depth_keeps_the_verdict_on_every_leaf_layer():
     )
     rows_checked = sum(1 for r in rolled.layers if r.check.status != "n/a")
     assert rows_checked < leaf.checked_layers
+
+
+def test_check_statuses_are_an_enum_that_prints_as_before():
+    from cnnstat.records import Check, CheckStatus
+
+    assert Check().status is CheckStatus.not_applicable and str(Check().status) == "n/a"
+    mismatch = Check("mismatch", ("macs",))
+    assert mismatch.status is CheckStatus.mismatch and mismatch.symbol == "✗"
+    assert f"{Check('ok').status}" == "ok" and Check("ok").symbol == "✓"

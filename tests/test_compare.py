@@ -108,8 +108,8 @@ def test_time_per_image_series():
         False,
         False,
         2,
-        forward_ms=summarize([ms]),
-        backward_ms=summarize([ms]),
+        forward_stats=summarize([ms]),
+        backward_stats=summarize([ms]),
     )
     run = BenchRun(environment={}, results=[cell(4, 20.0), cell(1, 10.0)])
     assert plots.time_per_image_series([run]) == {"m": [(1, 20.0), (4, 10.0)]}
@@ -156,7 +156,7 @@ def _timed_run(model, noisy):
 
     samples = [100.0, 100.0, 100.0, 100.0, 200.0] if noisy else [100.0] * 5
     cell = BenchResult(model, "cpu", 1, "train", "fp32", False, False, 1,
-                       forward_ms=summarize(samples), backward_ms=summarize([50.0] * 5),
+                       forward_stats=summarize(samples), backward_stats=summarize([50.0] * 5),
                        images_per_s=1.0)  # fmt: skip
     return BenchRun(environment={}, results=[cell])
 
@@ -220,7 +220,7 @@ def _timed_cell(model, batch, fwd, bwd):
     from cnnstat.bench.stats import summarize
 
     return BenchResult(model, "cpu", batch, "train", "fp32", False, False, 2,
-                       forward_ms=summarize(fwd), backward_ms=summarize(bwd))  # fmt: skip
+                       forward_stats=summarize(fwd), backward_stats=summarize(bwd))  # fmt: skip
 
 
 def test_time_per_image_bands_are_p10_p90_of_whole_steps():

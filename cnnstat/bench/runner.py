@@ -15,6 +15,7 @@ CUDA path runs on a CPU-only machine with stand-ins in the tests.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -24,6 +25,9 @@ from enum import Enum
 from typing import Any
 
 from cnnstat.bench.peak import CpuPeak, CudaPeak
+from cnnstat.bench.setup import Loop as _Loop
+from cnnstat.bench.setup import free as _free
+from cnnstat.bench.setup import random_input, ready_model, timed_step
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.bench.timers import CpuTimer, CudaTimer
 from cnnstat.errors import CnnstatError, InvalidInputError
@@ -37,6 +41,17 @@ class Mode(str, Enum):
 
 
 DTYPES = ("fp32", "fp16", "bf16")
+
+
+class BenchStatus(str, Enum):
+    """How a cell ended: measured, out of memory, or failed otherwise."""
+
+    ok = "ok"
+    oom = "oom"
+    error = "error"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:
@@ -90,10 +105,10 @@ class BenchResult:
     channels_last: bool
     compiled: bool
     threads: int
-    status: str = "ok"  # ok | oom | error
+    status: BenchStatus = BenchStatus.ok
     message: str = ""
-    forward_ms: TimingStats | None = None
-    backward_ms: TimingStats | None = None
+    forward_stats: TimingStats | None = None  # milliseconds, every sample kept
+    backward_stats: TimingStats | None = None
     images_per_s: float | None = None
     flops: int | None = None  # counted FLOPs of one measured iteration
     achieved_flops_per_s: float | None = None
@@ -111,15 +126,19 @@ class BenchResult:
     requested_bytes: int | None = None  # oom: what the failing allocation asked for
     available_bytes: int | None = None  # oom: what the device had free
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", BenchStatus(self.status))
+
     @property
     def total_ms(self) -> float | None:
-        if self.forward_ms is None:
+        if self.forward_stats is None:
             return None
-        return self.forward_ms.median + (self.backward_ms.median if self.backward_ms else 0.0)
+        backward = self.backward_stats.median if self.backward_stats else 0.0
+        return self.forward_stats.median + backward
 
     @property
     def noisy(self) -> bool:
-        return any(t is not None and t.noisy for t in (self.forward_ms, self.backward_ms))
+        return any(t is not None and t.noisy for t in (self.forward_stats, self.backward_stats))
 
     @property
     def ceiling_share(self) -> float | None:
@@ -150,10 +169,10 @@ class BenchResult:
             "channels_last": self.channels_last,
             "compiled": self.compiled,
             "threads": self.threads,
-            "status": self.status,
+            "status": self.status.value,
             "message": self.message,
-            "forward_ms": self.forward_ms.to_dict() if self.forward_ms else None,
-            "backward_ms": self.backward_ms.to_dict() if self.backward_ms else None,
+            "forward_ms": self.forward_stats.to_dict() if self.forward_stats else None,
+            "backward_ms": self.backward_stats.to_dict() if self.backward_stats else None,
             "total_ms": self.total_ms,
             "noisy": self.noisy,
             "images_per_s": self.images_per_s,
@@ -363,54 +382,6 @@ def _host_memory() -> tuple[int, int] | None:
     return fields["MemAvailable"], fields["MemTotal"]
 
 
-def _free(device: str) -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if device == "cuda" and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-class _Loop:
-    """Warm-up until settled (or fixed), then measure until ``iters`` or ``min_time``."""
-
-    SETTLE_WINDOW = 3
-    SETTLE_TOLERANCE = 0.05
-    MAX_WARMUP = 20
-
-    def __init__(self, config: BenchConfig) -> None:
-        self.config = config
-
-    def warmup(self, step: Callable[[], list[float]]) -> None:
-        if self.config.warmup is not None:
-            for _ in range(self.config.warmup):
-                step()
-            return
-        totals: list[float] = []
-        for _ in range(self.MAX_WARMUP):
-            totals.append(sum(step()))
-            if len(totals) >= self.SETTLE_WINDOW + 1:
-                window = totals[-self.SETTLE_WINDOW :]
-                mid = sorted(window)[len(window) // 2]
-                if mid > 0 and (max(window) - min(window)) / mid <= self.SETTLE_TOLERANCE:
-                    return
-
-    def measure(self, step: Callable[[], list[float]]) -> list[list[float]]:
-        samples: list[list[float]] = []
-        spent_ms = 0.0
-        while True:
-            phases = step()
-            samples.append(phases)
-            spent_ms += sum(phases)
-            if self.config.iters is not None:
-                if len(samples) >= self.config.iters:
-                    return samples
-            elif len(samples) >= self.config.min_iters and spent_ms >= self.config.min_time_s * 1e3:
-                return samples
-
-
 def _uses(report: Any) -> tuple[bool, bool]:
     """(uses convolutions, uses matrix products): the op kinds whose math mode sets the ceiling."""
     from cnnstat.ops import OpKind, kind_of
@@ -454,38 +425,124 @@ def measure_ceilings(device: str, math_mode: str, budget_s: float) -> tuple[floa
             copy_bandwidth(device, budget_s=budget_s))
 
 
-def timed_step(runner: Any, model: Any, x: Any, device: str, amp_dtype: Any, autocast: bool,
-               timer: Any, train: bool) -> Callable[[], list[float]]:
-    """One measured step, returning its timer's milliseconds: a forward under inference_mode,
-    or (``train``) forward and backward of the output's mean, timed apart.
+class _Analyses:
+    """One analysis per model, input, batch and freezing, for every cell that shares them.
 
-    A training step starts with the gradients set to None and runs no optimizer: it is the
-    memory model's "train_step" phase, so a measured peak and the estimate are like for like.
+    The cells of a model differ in device and mode only: a forward cell and a train cell
+    read the same forward counts, so the analysis counts the backward too when the run has
+    train cells, and serves both.
     """
+
+    def __init__(self) -> None:
+        self._reports: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, config: BenchConfig, model_name: str, size: tuple[int, ...], batch: int,
+            backward: bool) -> Any:
+        from cnnstat.analysis import analyze
+
+        key = (model_name, tuple(size), batch, config.freeze, config.freeze_ratio)
+        report = self._reports.get(key)
+        if report is not None and (report.totals.backward_flops is not None or not backward):
+            return report
+
+        def run(with_backward: bool) -> Any:
+            return analyze(model_name, input_size=size, batch_size=batch, backward=with_backward,
+                           freeze=config.freeze, freeze_ratio=config.freeze_ratio)
+
+        want_backward = backward or Mode.train in config.modes
+        try:
+            report = run(want_backward)
+        except CnnstatError:
+            if backward or not want_backward:
+                raise
+            report = run(False)  # the backward cannot be counted: the forward cells still can
+        self._reports[key] = report
+        return report
+
+
+@dataclass(frozen=True)
+class _CellPlan:
+    """What a cell expects before it runs: from the analysis and the memory model."""
+
+    size: tuple[int, ...]
+    flops: int  # of one measured iteration
+    bytes_moved: int
+    amp_dtype: Any
+    math: str
+    phase: str  # the memory model's phase the estimate is for
+    estimate: int | None
+    estimate_reserved: int | None
+
+
+def _plan_cell(config: BenchConfig, model_name: str, device: str, batch: int, mode: Mode,
+               probes: Probes, analyses: _Analyses) -> _CellPlan:
+    from cnnstat import zoo
+    from cnnstat.bench.ceiling import math_mode
+
+    spec = zoo.resolve(model_name)
+    size = config.input_size or spec.default_input_size
+    if size is None:
+        raise InvalidInputError(f"custom model '{model_name}' needs --input-size")
+    train = mode is Mode.train
+    report = analyses.get(config, model_name, size, batch, backward=train)
+    t = report.totals
+    amp_dtype = _torch_dtype(config.dtype)
+    uses_conv, uses_matmul = _uses(report)
+    phase = "train_step" if train else "inference"
+    estimate, estimate_reserved = predicted_memory(model_name, size, batch, device, phase, config)
+    return _CellPlan(
+        size=tuple(size),
+        flops=t.flops + (t.backward_flops or 0) if train else t.flops,
+        bytes_moved=bytes_moved(t, batch * math.prod(size) * 4, train),
+        amp_dtype=amp_dtype,
+        math=math_mode(probes.kind, amp_dtype, uses_conv, uses_matmul),
+        phase=phase,
+        estimate=estimate,
+        estimate_reserved=estimate_reserved,
+    )
+
+
+@dataclass(frozen=True)
+class _Timings:
+    """What the measured iterations of a cell gave: statistics in ms, peaks in bytes."""
+
+    forward: TimingStats
+    backward: TimingStats | None
+    measured_s: float  # every measured iteration together
+    peak_bytes: int | None
+    peak_reserved_bytes: int | None
+    warmup_peak_bytes: int | None
+
+
+def _time_cell(config: BenchConfig, model: Any, plan: _CellPlan, batch: int, device: str,
+               mode: Mode, probes: Probes, peak: Any) -> _Timings:
+    """Warm up, reset the peak counters, and time the measured iterations."""
     import torch
 
-    def forward_step() -> list[float]:
-        with torch.inference_mode(), torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-            timer.start()
-            runner(x)
-            timer.mark()
-        return timer.elapsed_ms()  # type: ignore[no-any-return]
-
-    def train_step() -> list[float]:
+    train = mode is Mode.train
+    model = ready_model(model, device, train, config.channels_last, _frozen_names(model, config))
+    x = random_input(plan.size, batch, device, config.channels_last)
+    runner = torch.compile(model) if config.compile else model
+    step = timed_step(runner, model, x, device, plan.amp_dtype, config.dtype != "fp32",
+                      probes.timer(), train=train)  # fmt: skip
+    loop = _Loop(config)
+    loop.warmup(step)
+    if config.warmup == 0 and (config.compile or (probes.kind == "cuda" and config.cudnn_benchmark)):
+        step()  # compilation and cuDNN's autotuning happen on the first call: never measured
+    if train:
         for p in model.parameters():
-            p.grad = None
-        timer.start()
-        with torch.autocast(device, dtype=amp_dtype, enabled=autocast):
-            out = runner(x)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            loss = out.float().mean()
-        timer.mark()
-        if loss.requires_grad:
-            loss.backward()
-        timer.mark()
-        return timer.elapsed_ms()  # type: ignore[no-any-return]
-
-    return train_step if train else forward_step
+            p.grad = None  # the last warm-up's gradients are not the measured steps' memory
+    warmup_peak = peak.peak_bytes()
+    peak.reset()
+    samples = loop.measure(step)
+    return _Timings(
+        forward=summarize([s[0] for s in samples]),
+        backward=summarize([s[1] for s in samples]) if train else None,
+        measured_s=sum(sum(s) for s in samples) / 1e3,
+        peak_bytes=peak.peak_bytes(),
+        peak_reserved_bytes=peak.peak_reserved_bytes(),
+        warmup_peak_bytes=warmup_peak,
+    )
 
 
 def _measure_cell(
@@ -498,110 +555,51 @@ def _measure_cell(
     build: Callable[[], Any] | None = None,
     probes: Probes | None = None,
     ceilings: Callable[[str, str, float], tuple[float, float]] = measure_ceilings,
+    analyses: _Analyses | None = None,
 ) -> BenchResult:
-    import torch
-
-    import cnnstat
     from cnnstat import zoo
-    from cnnstat.bench.ceiling import bound, math_mode
+    from cnnstat.bench.ceiling import bound
 
     probes = probes or probes_for(device)
-    base = dict(
-        model=model_name,
-        device=device,
-        batch_size=batch,
-        mode=mode.value,
-        dtype=config.dtype,
-        channels_last=config.channels_last,
-        compiled=config.compile,
-        threads=threads,
-    )
-    spec = zoo.resolve(model_name)
-    size = config.input_size or spec.default_input_size
-    if size is None:
-        raise InvalidInputError(f"custom model '{model_name}' needs --input-size")
-    report = cnnstat.analyze(
-        model_name,
-        input_size=size,
-        batch_size=batch,
-        backward=mode is Mode.train,
-        freeze=config.freeze,
-        freeze_ratio=config.freeze_ratio,
-    )
-    t = report.totals
-    train = mode is Mode.train
-    flops = t.flops + (t.backward_flops or 0) if train else t.flops
-    moved = bytes_moved(t, batch * math.prod(size) * 4, train)
-    amp_dtype = _torch_dtype(config.dtype)
-    uses_conv, uses_matmul = _uses(report)
-    math_used = math_mode(probes.kind, amp_dtype, uses_conv, uses_matmul)
-    phase = "train_step" if train else "inference"
-    estimate, estimate_reserved = predicted_memory(model_name, size, batch, device, phase, config)
+    plan = _plan_cell(config, model_name, device, batch, mode, probes, analyses or _Analyses())
     peak = probes.peak()
     peak.start()
-    model = (build or (lambda: zoo.build(spec, meta=False)))()
-    frozen = _frozen_names(model, config)
-    for name, p in model.named_parameters():
-        p.requires_grad_(name not in frozen)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(device)
-    if config.channels_last:
-        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
-    x = (
-        torch.randn(batch, *size, device=device).to(memory_format=memory_format)
-        if len(size) == 3
-        else torch.randn(batch, *size, device=device)
-    )
-    if mode is Mode.forward:
-        model.eval()
-    else:
-        model.train()
-    runner = torch.compile(model) if config.compile else model
-    timer: Any = probes.timer()
-    autocast = config.dtype != "fp32"
-
-    def drop_grads() -> None:
-        for p in model.parameters():
-            p.grad = None
-
-    step = timed_step(runner, model, x, device, amp_dtype, autocast, timer,
-                      train=mode is not Mode.forward)  # fmt: skip
-    loop = _Loop(config)
-    loop.warmup(step)
-    if config.warmup == 0 and (config.compile or (probes.kind == "cuda" and config.cudnn_benchmark)):
-        step()  # compilation and cuDNN's autotuning happen on the first call: never measured
-    if train:
-        drop_grads()  # the last warm-up's gradients are not the measured steps' memory
-    warmup_peak = peak.peak_bytes()
-    peak.reset()
-    samples = loop.measure(step)
-    peak_bytes = peak.peak_bytes()
-    peak_reserved = peak.peak_reserved_bytes()
-    fwd = summarize([s[0] for s in samples])
-    bwd = summarize([s[1] for s in samples]) if train else None
+    model = (build or (lambda: zoo.build(zoo.resolve(model_name), meta=False)))()
+    timings = _time_cell(config, model, plan, batch, device, mode, probes, peak)
+    fwd, bwd = timings.forward, timings.backward
     total_s = (fwd.median + (bwd.median if bwd else 0.0)) / 1e3
-    measured_s = sum(sum(s) for s in samples) / 1e3
-    budget = ceiling_budget_s(measured_s)
-    ceiling, bandwidth = ceilings(device, math_used, budget) if budget > 0 else (None, None)
+    budget = ceiling_budget_s(timings.measured_s)
+    ceiling, bandwidth = ceilings(device, plan.math, budget) if budget > 0 else (None, None)
+    flops, moved = plan.flops, plan.bytes_moved
     return BenchResult(
-        **base,  # type: ignore[arg-type]
-        forward_ms=fwd,
-        backward_ms=bwd,
+        **_cell_fields(config, model_name, device, batch, mode, threads),
+        forward_stats=fwd,
+        backward_stats=bwd,
         images_per_s=batch / total_s if total_s > 0 else None,
         flops=flops,
         achieved_flops_per_s=flops / total_s if total_s > 0 else None,
         ceiling_flops_per_s=ceiling or None,
-        math=math_used,
+        math=plan.math,
         bytes_moved=moved,
         bandwidth_bytes_per_s=bandwidth or None,
         bound=bound(flops, moved, ceiling, bandwidth) if ceiling and bandwidth else None,
-        peak_memory_bytes=peak_bytes,
-        peak_reserved_bytes=peak_reserved,
-        warmup_peak_memory_bytes=warmup_peak,
-        estimated_memory_bytes=estimate,
-        estimated_reserved_bytes=estimate_reserved,
-        estimate_phase=phase if estimate is not None else None,
+        peak_memory_bytes=timings.peak_bytes,
+        peak_reserved_bytes=timings.peak_reserved_bytes,
+        warmup_peak_memory_bytes=timings.warmup_peak_bytes,
+        estimated_memory_bytes=plan.estimate,
+        estimated_reserved_bytes=plan.estimate_reserved,
+        estimate_phase=plan.phase if plan.estimate is not None else None,
     )
+
+
+def _cell_fields(config: BenchConfig, model_name: str, device: str, batch: int, mode: Mode,
+                 threads: int) -> dict[str, Any]:
+    """The fields that name a cell, whatever it measured."""
+    return dict(
+        model=model_name, device=device, batch_size=batch, mode=Mode(mode).value,
+        dtype=config.dtype, channels_last=config.channels_last, compiled=config.compile,
+        threads=threads,
+    )  # fmt: skip
 
 
 def predicted_memory(model_name: str, size: tuple[int, ...], batch: int, device: str,
@@ -656,12 +654,13 @@ def precheck_model(config: BenchConfig, name: str) -> str | None:
 def run_bench(
     config: BenchConfig,
     on_cell: Callable[[str, int, int], None] | None = None,
-    measure: Callable[..., BenchResult] = _measure_cell,
+    measure: Callable[..., BenchResult] | None = None,
 ) -> BenchRun:
     """Measure every cell of ``config``; ``on_cell(description, done, total)`` reports progress.
 
     Options that are wrong for every model raise :class:`InvalidInputError` before anything
-    is measured; a problem of one model becomes that model's error rows.
+    is measured; a problem of one model becomes that model's error rows. ``measure`` times
+    one cell (default: :func:`_measure_cell`, sharing one analysis per model and batch).
     """
     import torch
 
@@ -674,6 +673,8 @@ def run_bench(
     devices, skipped = resolve_devices(config.devices)
     validate_options(config, devices)
     problems = {name: precheck_model(config, name) for name in config.models}
+    if measure is None:
+        measure = functools.partial(_measure_cell, analyses=_Analyses())
     threads = config.threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
     previous_cudnn = torch.backends.cudnn.benchmark
@@ -697,27 +698,12 @@ def run_bench(
         for i, (m, d, b, mode) in enumerate(cells):
             if on_cell is not None:
                 on_cell(f"{m} · {d} · batch {b} · {mode.value}", i, len(cells))
-            base = dict(
-                model=m, device=d, batch_size=b, mode=mode.value, dtype=config.dtype,
-                channels_last=config.channels_last, compiled=config.compile, threads=threads,
-            )  # fmt: skip
-            if problems[m] is not None:
-                run.results.append(BenchResult(**base, status="error", message=problems[m]))  # type: ignore[arg-type]
+            base = _cell_fields(config, m, d, b, mode, threads)
+            problem = problems[m]
+            if problem is not None:
+                run.results.append(BenchResult(**base, status=BenchStatus.error, message=problem))
                 continue
-            try:
-                run.results.append(measure(config, m, d, b, mode, threads))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                if _is_oom(exc):
-                    fields = oom_fields(exc, probes_for(d).free_bytes)
-                    run.results.append(BenchResult(**base, status="oom", **fields))  # type: ignore[arg-type]
-                else:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    message = first if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {first}"
-                    run.results.append(BenchResult(**base, status="error", message=message))  # type: ignore[arg-type]
-            finally:
-                _free(d)
+            run.results.append(_run_cell(measure, config, base, threads))
         if on_cell is not None:
             on_cell("done", len(cells), len(cells))
     except KeyboardInterrupt:
@@ -726,3 +712,23 @@ def run_bench(
         torch.set_num_threads(previous_threads)
         torch.backends.cudnn.benchmark = previous_cudnn
     return run
+
+
+def _run_cell(measure: Callable[..., BenchResult], config: BenchConfig, base: dict[str, Any],
+              threads: int) -> BenchResult:
+    """One measured cell, or its ``oom`` or ``error`` row; Ctrl-C goes through."""
+    device = base["device"]
+    try:
+        return measure(config, base["model"], device, base["batch_size"], Mode(base["mode"]),
+                       threads)  # fmt: skip
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            fields = oom_fields(exc, probes_for(device).free_bytes)
+            return BenchResult(**base, status=BenchStatus.oom, **fields)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = first if isinstance(exc, CnnstatError) else f"{type(exc).__name__}: {first}"
+        return BenchResult(**base, status=BenchStatus.error, message=message)
+    finally:
+        _free(device)

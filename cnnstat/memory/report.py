@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -76,7 +76,7 @@ class MemoryReport:
     def to_dict(self, timeline_points: int = 400) -> dict[str, Any]:
         """The JSON of ``cnnstat memory --format json``; the timeline is thinned to about
         ``timeline_points`` points, always keeping each phase's peak."""
-        import cnnstat
+        from cnnstat import __version__
 
         step = max(1, len(self.timeline) // max(1, timeline_points))
         keep = set(range(0, len(self.timeline), step))
@@ -85,7 +85,7 @@ class MemoryReport:
             if pts:
                 keep.add(max(pts, key=lambda i: self.timeline[i][3]))
         return {
-            "cnnstat_version": cnnstat.__version__,
+            "cnnstat_version": __version__,
             "model": self.model,
             "device": self.device,
             "input_shape": list(self.input_shape),
@@ -214,15 +214,8 @@ def memory(
     name, build, size = _resolve(model_or_name, input_size)
     if not size or any((not isinstance(d, int)) or d < 1 for d in size):
         raise InvalidInputError(f"input size must be positive integers, got {size}")
-    from cnnstat.analysis import materialise_lazy, validate_input
-
-    validate_input(size, batch_size)  # sizes whose tensors would overflow, named
-    model = build()
-    model = materialise_lazy(model, size, name, copy_model=isinstance(model_or_name, nn.Module))
-    if num_classes is not None:
-        model = transfer.replace_head(model, num_classes,
-                                      copy_model=isinstance(model_or_name, nn.Module))
-    frozen = frozenset(transfer.frozen_parameters(model, freeze, freeze_ratio))
+    model, frozen = _prepared(build, size, batch_size, name, isinstance(model_or_name, nn.Module),
+                              num_classes, freeze, freeze_ratio)  # fmt: skip
     budget_bytes = parse_bytes(budget) if isinstance(budget, str) else budget
     mode_phase = _budget_phase(budget_mode, optimizer) if budget_bytes is not None else None
     if mode_phase is not None and mode_phase not in phases:
@@ -237,11 +230,39 @@ def memory(
     if budget_bytes is not None and mode_phase is not None:
         fits = _search(lambda b: run(b, (mode_phase,)).peaks[mode_phase].peak_bytes,
                        budget_bytes, name, mode_phase)
+    report = _from_simulation(sim, name, profile, (batch_size, *size), autocast, optimizer,
+                              channels_last)  # fmt: skip
+    return replace(
+        report,
+        max_batch_size=fits,
+        budget_bytes=budget_bytes,
+        budget_mode=budget_mode if budget_bytes is not None else None,
+    )
+
+
+def _prepared(build: Callable[[], nn.Module], size: tuple[int, ...], batch_size: int, name: str,
+              given: bool, num_classes: int | None, freeze: str | None,
+              freeze_ratio: float | None) -> tuple[nn.Module, frozenset[str]]:
+    """The model to trace (a caller's is copied before it is changed) and its frozen names."""
+    from cnnstat.analysis import materialise_lazy, validate_input
+
+    validate_input(size, batch_size)  # sizes whose tensors would overflow, named
+    model = build()
+    model = materialise_lazy(model, size, name, copy_model=given)
+    if num_classes is not None:
+        model = transfer.replace_head(model, num_classes, copy_model=given)
+    return model, frozenset(transfer.frozen_parameters(model, freeze, freeze_ratio))
+
+
+def _from_simulation(sim: Simulation, name: str, profile: DeviceProfile,
+                     input_shape: tuple[int, ...], autocast: torch.dtype | None,
+                     optimizer: str | None, channels_last: bool) -> MemoryReport:
+    """The record of one simulation: its peaks, what was alive at each, and its timeline."""
     static = {c: _static_bytes(sim, c) for c in ("parameters", "buffers", "input", "workspaces")}
     return MemoryReport(
         model=name,
         device=profile.name,
-        input_shape=(batch_size, *size),
+        input_shape=input_shape,
         dtype="float32" if autocast is None else str(autocast).removeprefix("torch."),
         optimizer=optimizer,
         channels_last=channels_last,
@@ -256,9 +277,6 @@ def memory(
         category_timeline=sim.category_timeline,
         reserved_bytes=sim.reserved_bytes,
         assumptions=profile.assumptions,
-        max_batch_size=fits,
-        budget_bytes=budget_bytes,
-        budget_mode=budget_mode if budget_bytes is not None else None,
     )
 
 

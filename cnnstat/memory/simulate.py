@@ -21,7 +21,8 @@ from __future__ import annotations
 import gc
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,36 +129,14 @@ def trace_phases(
     if model not in _warmed:
         # The first call of an op in a process can leave a reference to its inputs in a
         # reference cycle (lazily registered Python kernels), which would delay a free. A
-        # discarded small run makes every trace look like a warm process's. Batch 2 where
-        # the trace has it: training-mode BatchNorm on a 1x1 map (inception_v3's aux head)
-        # refuses a batch of one.
+        # discarded small run makes every trace look like a warm process's.
         _warmed.add(model)
-        warm = (min(input_shape[0], 2), *input_shape[1:])
-        trace_phases(model, warm, profile, phases, optimizer, autocast_dtype, frozen,
-                     channels_last)
+        trace_phases(model, _warm_up_shape(input_shape), profile, phases, optimizer,
+                     autocast_dtype, frozen, channels_last)
     trace = Trace()
-    tracker = LifetimeTracker(model, trace, profile.conv_workspace)
-    for what, nbytes in profile.workspaces:
-        tracker.synthetic(nbytes, "workspaces", what)
+    tracker = _tracker(model, trace, profile)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    tensors: dict[str, torch.Tensor] = {}
-    names_of = {id(t): n for n, t in (*model.named_parameters(remove_duplicate=False),
-                                      *model.named_buffers(remove_duplicate=False))}
-    for name, t, is_param in _apply_order(model):
-        dtype = torch.float32 if t.is_floating_point() else t.dtype
-        new = torch.empty(
-            t.shape, dtype=dtype, device="meta",
-            memory_format=fmt if t.dim() == 4 else torch.contiguous_format,
-        )
-        if is_param and new.is_floating_point():
-            new.requires_grad_(t.requires_grad and name not in frozen)
-        tensors[name] = new
-        tracker.register(new, "parameters" if is_param else "buffers", name)
-    # tied weights: every name a tensor is registered under gets the same stand-in
-    for n, t in (*model.named_parameters(remove_duplicate=False),
-                 *model.named_buffers(remove_duplicate=False)):
-        if n not in tensors:
-            tensors[n] = tensors[names_of[id(t)]]
+    tensors = _stand_ins(model, tracker, frozen, fmt)
     x = torch.empty(input_shape, dtype=torch.float32, device="meta",
                     memory_format=fmt if len(input_shape) == 4 else torch.contiguous_format)
     tracker.register(x, "input", "input")
@@ -189,55 +168,108 @@ def trace_phases(
                 tracker.relabel(t.grad, "gradients")
         tracker.direction, tracker.category = "forward", "activations"
 
+    with _collector_between_phases(model), tracker:
+        _first_steps(model, trace, phases, forward, backward, leaves)
+        if "steady_step" in phases and optimizer is not None and leaves:
+            trace.phases.append((len(trace.events), "(optimizer warm-up)"))
+            opt = OPTIMIZERS[optimizer](leaves, profile.foreach_optimizers)
+            for step in range(2):
+                if step == 1:
+                    gc.collect(0)
+                    trace.phases.append((len(trace.events), "steady_step"))
+                opt.zero_grad(set_to_none=True)
+                backward(forward())
+                tracker.direction, tracker.category = "optimizer", "optimizer temporaries"
+                opt.step()
+                for state in opt.state.values():
+                    for v in state.values():
+                        if isinstance(v, torch.Tensor):
+                            tracker.relabel(v, "optimizer state")
+                tracker.direction, tracker.category = "forward", "activations"
+            trace.phases.append((len(trace.events), "(end)"))
+            del opt
+        else:
+            trace.phases.append((len(trace.events), "(end)"))
+    return trace
+
+
+@contextmanager
+def _collector_between_phases(model: nn.Module) -> Iterator[None]:
+    """The cycle collector off for the block, and ``model``'s training flag restored after it.
+
+    Tensors are freed by reference counting, as on a device; the cycle collector's timing
+    depends on the whole process, so it runs only between phases, like gc.collect() in a
+    measurement script, and the trace is the same in every process.
+    """
     was_training = model.training
-    # Tensors are freed by reference counting, as on a device; the cycle collector's timing
-    # depends on the whole process, so it runs only between phases, like gc.collect() in a
-    # measurement script, and the trace is the same in every process.
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
-        with tracker:
-            if "inference" in phases:
-                gc.collect(0)
-                model.eval()
-                trace.phases.append((len(trace.events), "inference"))
-                with torch.inference_mode():
-                    out = forward()
-                del out
-            if "train_step" in phases or "steady_step" in phases:
-                model.train()
-            if "train_step" in phases:
-                gc.collect(0)
-                trace.phases.append((len(trace.events), "train_step"))
-                backward(forward())
-                for t in leaves:
-                    t.grad = None
-            if "steady_step" in phases and optimizer is not None and leaves:
-                trace.phases.append((len(trace.events), "(optimizer warm-up)"))
-                opt = OPTIMIZERS[optimizer](leaves, profile.foreach_optimizers)
-                for step in range(2):
-                    if step == 1:
-                        gc.collect(0)
-                        trace.phases.append((len(trace.events), "steady_step"))
-                    opt.zero_grad(set_to_none=True)
-                    backward(forward())
-                    tracker.direction, tracker.category = "optimizer", "optimizer temporaries"
-                    opt.step()
-                    for state in opt.state.values():
-                        for v in state.values():
-                            if isinstance(v, torch.Tensor):
-                                tracker.relabel(v, "optimizer state")
-                    tracker.direction, tracker.category = "forward", "activations"
-                trace.phases.append((len(trace.events), "(end)"))
-                del opt
-            else:
-                trace.phases.append((len(trace.events), "(end)"))
+        yield
     finally:
         model.train(was_training)
         if gc_was_enabled:
             gc.enable()
-    return trace
+
+
+def _first_steps(model: nn.Module, trace: Trace, phases: tuple[str, ...],
+                 forward: Callable[[], Any], backward: Callable[[Any], None],
+                 leaves: list[torch.Tensor]) -> None:
+    """The inference phase, then a training step from gradients set to None."""
+    if "inference" in phases:
+        gc.collect(0)
+        model.eval()
+        trace.phases.append((len(trace.events), "inference"))
+        with torch.inference_mode():
+            out = forward()
+        del out
+    if "train_step" in phases or "steady_step" in phases:
+        model.train()
+    if "train_step" in phases:
+        gc.collect(0)
+        trace.phases.append((len(trace.events), "train_step"))
+        backward(forward())
+        for t in leaves:
+            t.grad = None
+
+
+def _warm_up_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The discarded warm-up trace's input: batch 2 where the trace has it, as training-mode
+    BatchNorm on a 1x1 map (inception_v3's aux head) refuses a batch of one."""
+    return (min(input_shape[0], 2), *input_shape[1:])
+
+
+def _tracker(model: nn.Module, trace: Trace, profile: DeviceProfile) -> LifetimeTracker:
+    """A lifetime tracker for ``trace`` that holds the device's resident workspaces already."""
+    tracker = LifetimeTracker(model, trace, profile.conv_workspace)
+    for what, nbytes in profile.workspaces:
+        tracker.synthetic(nbytes, "workspaces", what)
+    return tracker
+
+
+def _stand_ins(model: nn.Module, tracker: LifetimeTracker, frozen: frozenset[str],
+               fmt: torch.memory_format) -> dict[str, torch.Tensor]:
+    """Meta stand-ins of the parameters and buffers, registered in the order ``model.to()``
+    allocates them; a tied tensor's every name gets the same stand-in."""
+    tensors: dict[str, torch.Tensor] = {}
+    names_of = {id(t): n for n, t in (*model.named_parameters(remove_duplicate=False),
+                                      *model.named_buffers(remove_duplicate=False))}
+    for name, t, is_param in _apply_order(model):
+        dtype = torch.float32 if t.is_floating_point() else t.dtype
+        new = torch.empty(
+            t.shape, dtype=dtype, device="meta",
+            memory_format=fmt if t.dim() == 4 else torch.contiguous_format,
+        )
+        if is_param and new.is_floating_point():
+            new.requires_grad_(t.requires_grad and name not in frozen)
+        tensors[name] = new
+        tracker.register(new, "parameters" if is_param else "buffers", name)
+    for n, t in (*model.named_parameters(remove_duplicate=False),
+                 *model.named_buffers(remove_duplicate=False)):
+        if n not in tensors:
+            tensors[n] = tensors[names_of[id(t)]]
+    return tensors
 
 
 def replay(trace: Trace, profile: DeviceProfile) -> Simulation:

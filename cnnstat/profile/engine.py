@@ -13,8 +13,12 @@ from __future__ import annotations
 import math as _math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from cnnstat.bench import ceiling as _ceiling
+from cnnstat.bench.runner import BenchConfig, _torch_dtype, resolve_devices, validate_options
+from cnnstat.bench.setup import Loop, free, random_input, ready_model, timed_step, using_threads
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.errors import InvalidInputError
 from cnnstat.profile.attribute import (
@@ -72,21 +76,75 @@ def profile(
     Returns:
         A :class:`ProfileReport`; ``interrupted`` when Ctrl-C stopped it, with what was measured.
     """
-    import torch
-
-    import cnnstat
     from cnnstat import zoo
-    from cnnstat.bench.ceiling import copy_bandwidth, math_mode, matmul_ceiling
-    from cnnstat.bench.runner import (
-        BenchConfig,
-        _Loop,
-        _torch_dtype,
-        resolve_devices,
-        timed_step,
-        validate_options,
-    )
+    from cnnstat.analysis import analyze
 
     say = on_progress or (lambda _text: None)
+    config = _checked_config(model_or_name, batch_size, device, mode, dtype, depth, warmup,
+                             iters, min_time_s, threads, ceilings)  # fmt: skip
+    say("analysing")
+    analysis = analyze(model_or_name, input_size=input_size, batch_size=batch_size)
+    if isinstance(model_or_name, str):
+        model = zoo.build(zoo.resolve(model_or_name), meta=False)
+        name = analysis.model
+    else:
+        model = model_or_name
+        name = type(model_or_name).__name__
+    n_threads = threads or os.cpu_count() or 1
+    was_training = model.training
+    home = next((p.device for p in model.parameters()), None)  # a user's module goes back there
+    run = _Run(name=name, device=device, dtype=dtype, train=mode == "train", say=say)
+    try:
+        with using_threads(n_threads):
+            model = ready_model(model, device, run.train)
+            x = random_input(tuple(analysis.input_shape[1:]), batch_size, device)
+            _measure(run, model, x, config, batch_size)
+            ceilings = _ceilings(run, ceilings)
+    finally:
+        model.train(was_training)
+        if home is not None and not isinstance(model_or_name, str):
+            model.to(home)
+        free(device)
+
+    return _profile_report(run, analysis, model, mode, batch_size, n_threads, ceilings, depth)
+
+
+def _profile_report(run: _Run, analysis: Any, model: Any, mode: str, batch_size: int,
+                    threads: int, ceilings: tuple[float, float], depth: int | None,
+                    ) -> ProfileReport:
+    """The report of the finished steps: each module's samples beside its FLOPs and bytes."""
+    steps = sorted(s for s in run.per_step if 0 <= s < len(run.step_samples))
+    leaves = _leaves(analysis, model, [run.per_step[s] for s in steps], run.dtype, run.name)
+    return ProfileReport(
+        model=run.name,
+        device=run.device,
+        mode=mode,
+        dtype=run.dtype,
+        batch_size=batch_size,
+        input_shape=tuple(analysis.input_shape),
+        threads=threads,
+        math=run.math,
+        ceiling_flops_per_s=ceilings[0],
+        bandwidth_bytes_per_s=ceilings[1],
+        step=summarize([run.step_samples[s] for s in steps]) if steps else None,
+        bench=summarize(run.bench_samples) if run.bench_samples else None,
+        leaves=tuple(leaves),
+        module_types={n: type(m).__name__ for n, m in model.named_modules()},
+        depth=depth,
+        interrupted=run.interrupted,
+        overhead_samples_ms={
+            cause: tuple(run.per_step[s].overhead_us.get(cause, 0.0) / 1e3 for s in steps)
+            for cause in OVERHEADS
+        },
+    )
+
+
+def _checked_config(
+    model_or_name: Any, batch_size: int, device: str, mode: str, dtype: str, depth: int | None,
+    warmup: int | None, iters: int | None, min_time_s: float, threads: int | None,
+    ceilings: tuple[float, float] | None,
+) -> BenchConfig:
+    """The bench options a profile runs with, every one checked before anything runs."""
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode '{mode}'; choose train or forward")
     if device not in ("cpu", "cuda"):
@@ -104,111 +162,76 @@ def profile(
         warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads,
     )  # fmt: skip
     validate_options(config, devices)
+    return config
 
-    say("analysing")
-    analysis = cnnstat.analyze(model_or_name, input_size=input_size, batch_size=batch_size)
-    size = analysis.input_shape[1:]
-    if isinstance(model_or_name, str):
-        model = zoo.build(zoo.resolve(model_or_name), meta=False)
-        name = analysis.model
-    else:
-        model = model_or_name
-    amp_dtype = _torch_dtype(dtype)
-    autocast = dtype != "fp32"
-    train = mode == "train"
 
-    n_threads = threads or os.cpu_count() or 1
-    previous_threads = torch.get_num_threads()
-    was_training = model.training
-    home = next((p.device for p in model.parameters()), None)  # a user's module goes back there
-    torch.set_num_threads(n_threads)
-    interrupted = False
-    bench_samples: list[float] = []
-    step_samples: list[float] = []
-    per_step: dict[int, StepTimes] = {}
-    events: list[list[Event]] = []
+@dataclass
+class _Run:
+    """What a profile has measured so far; each list grows as its step ends."""
+
+    name: str
+    device: str
+    dtype: str
+    train: bool
+    say: Callable[[str], None]
+    interrupted: bool = False
+    math: str = ""
+    bench_samples: list[float] = field(default_factory=list)
+    step_samples: list[float] = field(default_factory=list)
+    per_step: dict[int, StepTimes] = field(default_factory=dict)
+    events: list[list[Event]] = field(default_factory=list)
+
+
+def _measure(run: _Run, model: Any, x: Any, config: BenchConfig, batch_size: int) -> None:
+    """Warm up, then plain and profiled steps in turn; Ctrl-C keeps what was measured."""
+    device = run.device
+    amp_dtype = _torch_dtype(run.dtype)
+    timer = _timer(device)
+    step = timed_step(model, model, x, device, amp_dtype, run.dtype != "fp32", timer, run.train)
     try:
-        model = model.to(device)
-        model.train(train)
-        x = torch.randn(batch_size, *size, device=device)
-        timer = _timer(device)
+        run.say("warm-up")
+        Loop(config).warmup(step)
+        run.say("plain bench and profile, step by step")
+        _interleaved(step, model, device, config, run.bench_samples, run.step_samples,
+                     run.events, run.say)  # fmt: skip
+    except KeyboardInterrupt:
+        run.interrupted = True
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+        if "out of memory" not in str(exc).lower():
+            raise
+        raise InvalidInputError(
+            f"{run.name} ran out of {device} memory at batch {batch_size}; "
+            "try a smaller --batch-size"
+        ) from None
+    run.say("attributing")
+    for chunk in run.events:
+        run.per_step.update(attribute(chunk))
+    run.math = _ceiling.math_mode(device, amp_dtype)
 
-        step = timed_step(model, model, x, device, amp_dtype, autocast, timer, train)
-        try:
-            say("warm-up")
-            _Loop(config).warmup(step)
-            say("plain bench and profile, step by step")
-            _interleaved(step, model, device, config, bench_samples, step_samples, events, say)
-        except KeyboardInterrupt:
-            interrupted = True
-        except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
-            if "out of memory" not in str(exc).lower():
-                raise
-            raise InvalidInputError(
-                f"{name} ran out of {device} memory at batch {batch_size}; "
-                "try a smaller --batch-size"
-            ) from None
-        say("attributing")
-        for chunk in events:
-            per_step.update(attribute(chunk))
-        math = math_mode(device, amp_dtype)
-        if ceilings is None and interrupted:
-            ceilings = (0.0, 0.0)  # unknown: no bound is judged
-        elif ceilings is None:
-            say("measuring the device's ceilings")  # on the threads the model ran on
-            try:
-                n = CPU_CEILING_N if device == "cpu" else None
-                ceilings = (matmul_ceiling(device, math=math, size=n), copy_bandwidth(device))
-            except KeyboardInterrupt:
-                interrupted = True
-                ceilings = (0.0, 0.0)
-    finally:
-        torch.set_num_threads(previous_threads)
-        model.train(was_training)
-        if home is not None and not isinstance(model_or_name, str):
-            model.to(home)
-        _free(device)
 
-    steps = sorted(s for s in per_step if 0 <= s < len(step_samples))
-    leaves = _leaves(analysis, model, [per_step[s] for s in steps], dtype, name)
-    return ProfileReport(
-        model=name,
-        device=device,
-        mode=mode,
-        dtype=dtype,
-        batch_size=batch_size,
-        input_shape=tuple(analysis.input_shape),
-        threads=n_threads,
-        math=math,
-        ceiling_flops_per_s=ceilings[0],
-        bandwidth_bytes_per_s=ceilings[1],
-        step=summarize([step_samples[s] for s in steps]) if steps else None,
-        bench=summarize(bench_samples) if bench_samples else None,
-        leaves=tuple(leaves),
-        module_types={n: type(m).__name__ for n, m in model.named_modules()},
-        depth=depth,
-        interrupted=interrupted,
-        overhead_samples_ms={
-            cause: tuple(per_step[s].overhead_us.get(cause, 0.0) / 1e3 for s in steps)
-            for cause in OVERHEADS
-        },
-    )
+def _ceilings(run: _Run, given: tuple[float, float] | None) -> tuple[float, float]:
+    """The device's (matmul FLOP/s, copy bytes/s): given, measured, or (0, 0) when unknown."""
+    if given is not None:
+        return given
+    if run.interrupted:
+        return (0.0, 0.0)  # unknown: no bound is judged
+    run.say("measuring the device's ceilings")  # on the threads the model ran on
+    try:
+        n = CPU_CEILING_N if run.device == "cpu" else None
+        # looked up at call time, so a stand-in set on the module is the one that runs
+        return (
+            _ceiling.matmul_ceiling(run.device, math=run.math, size=n),
+            _ceiling.copy_bandwidth(run.device),
+        )
+    except KeyboardInterrupt:
+        run.interrupted = True
+        return (0.0, 0.0)
 
 
 def _timer(device: str) -> Any:
     from cnnstat.bench.timers import CpuTimer, CudaTimer
 
     return CudaTimer() if device == "cuda" else CpuTimer()
-
-
-def _free(device: str) -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if device == "cuda" and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _interleaved(

@@ -35,8 +35,8 @@ class ProfileRow:
     type: str
     kind: str
     depth: int
-    forward_ms: TimingStats | None
-    backward_ms: TimingStats | None
+    forward_stats: TimingStats | None  # milliseconds over the profiled steps
+    backward_stats: TimingStats | None
     flops: int
     bytes: int
     params: int
@@ -47,7 +47,7 @@ class ProfileRow:
 
     @property
     def total_ms(self) -> float:
-        return sum(t.median for t in (self.forward_ms, self.backward_ms) if t is not None)
+        return sum(t.median for t in (self.forward_stats, self.backward_stats) if t is not None)
 
     def to_dict(self) -> dict[str, Any]:
         def stat(t: TimingStats | None, q: str) -> float | None:
@@ -58,12 +58,12 @@ class ProfileRow:
             "type": self.type,
             "kind": self.kind,
             "depth": self.depth,
-            "forward_ms": stat(self.forward_ms, "median"),
-            "forward_ms_p10": stat(self.forward_ms, "p10"),
-            "forward_ms_p90": stat(self.forward_ms, "p90"),
-            "backward_ms": stat(self.backward_ms, "median"),
-            "backward_ms_p10": stat(self.backward_ms, "p10"),
-            "backward_ms_p90": stat(self.backward_ms, "p90"),
+            "forward_ms": stat(self.forward_stats, "median"),
+            "forward_ms_p10": stat(self.forward_stats, "p10"),
+            "forward_ms_p90": stat(self.forward_stats, "p90"),
+            "backward_ms": stat(self.backward_stats, "median"),
+            "backward_ms_p10": stat(self.backward_stats, "p10"),
+            "backward_ms_p90": stat(self.backward_stats, "p90"),
             "total_ms": self.total_ms,
             "share": self.share,
             "flops": self.flops,
@@ -146,8 +146,8 @@ class ProfileReport:
                     type=leaves[0].type if single else self.module_types.get(key, ""),
                     kind=leaves[0].kind if single else "block",
                     depth=key.count(".") + 1 if key else 0,
-                    forward_ms=fwd,
-                    backward_ms=bwd,
+                    forward_stats=fwd,
+                    backward_stats=bwd,
                     flops=flops,
                     bytes=nbytes,
                     params=sum(lf.params for lf in leaves),

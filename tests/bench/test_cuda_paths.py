@@ -127,7 +127,7 @@ def test_zero_warm_up_still_keeps_autotuning_out_of_the_measured_peak() -> None:
     r = _cell(BenchConfig(models=("lenet5",), warmup=0, iters=2), Mode.forward, log, [])
     # cuDNN benchmark mode on a CUDA device: one untimed first call before the reset
     assert log == ["reset", "step", "read", "empty_cache", "reset", "step", "step", "read"]
-    assert r.peak_memory_bytes == 700 * MiB and r.forward_ms.n == 2
+    assert r.peak_memory_bytes == 700 * MiB and r.forward_stats.n == 2
     assert r.estimate_phase == "inference"
     log.clear()
     _cell(BenchConfig(models=("lenet5",), warmup=0, iters=2, cudnn_benchmark=False),

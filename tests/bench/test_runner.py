@@ -21,8 +21,8 @@ def test_tiny_cpu_run_has_all_fields():
     assert [r.mode for r in run.results] == ["forward", "train"]
     fwd, train = run.results
     assert fwd.status == train.status == "ok"
-    assert fwd.forward_ms.n == 3 and fwd.backward_ms is None
-    assert train.backward_ms.n == 3
+    assert fwd.forward_stats.n == 3 and fwd.backward_stats is None
+    assert train.backward_stats.n == 3
     assert fwd.threads >= 1 and run.environment["threads"] == fwd.threads
     report = cnnstat.analyze("lenet5", batch_size=2, backward=True)
     assert fwd.flops == report.totals.flops
@@ -238,3 +238,55 @@ def test_bench_cli_prints_error_rows_for_model_specific_problems(capsys):
         ("lenet5", "forward", "error"), ("lenet5", "train", "error"),
         ("alexnet", "forward", "error"), ("alexnet", "train", "error"),
     ]  # fmt: skip
+
+
+def test_one_analysis_serves_every_cell_of_a_model_and_batch(monkeypatch):
+    import cnnstat.analysis
+
+    calls: list[tuple[str, int, bool]] = []
+    real = cnnstat.analysis.analyze
+
+    def counting(name, **kwargs):
+        calls.append((name, kwargs["batch_size"], kwargs["backward"]))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(cnnstat.analysis, "analyze", counting)
+    config = BenchConfig(models=("lenet5",), batch_sizes=(1, 2), warmup=0, iters=1)
+    run = run_bench(config)
+    # 2 batches x 2 modes = 4 cells; one analysis per batch, counting the backward for the
+    # train cell, whose forward counts the forward cell reads
+    assert len(run.results) == 4 and all(r.status == "ok" for r in run.results)
+    assert calls == [("lenet5", 1, True), ("lenet5", 2, True)]
+    fwd, train = run.results[2], run.results[3]
+    report = real("lenet5", batch_size=2)
+    assert fwd.flops == report.totals.flops
+    assert (
+        train.flops - fwd.flops == real("lenet5", batch_size=2, backward=True).totals.backward_flops
+    )
+
+
+def test_statuses_serialise_as_the_bare_words():
+    from cnnstat.bench.runner import BenchStatus
+
+    r = BenchResult(model="m", device="cpu", batch_size=1, mode="forward", dtype="fp32",
+                    channels_last=False, compiled=False, threads=1, status="oom")  # fmt: skip
+    assert r.status is BenchStatus.oom and r.status == "oom" and f"{r.status}" == "oom"
+    assert json.dumps(r.to_dict()["status"]) == '"oom"'
+    assert json.dumps(r.to_dict()).count('"status": "oom"') == 1
+
+
+def test_csv_rows_carry_each_phase_statistics_in_ms():
+    import io
+
+    import pandas as pd
+
+    from cnnstat.export import Format, bench_text
+
+    run = run_bench(BenchConfig(models=("lenet5",), batch_sizes=(2,), warmup=0, iters=2))
+    frame = pd.read_csv(io.StringIO(bench_text(run, Format.csv)))
+    fwd, train = run.results
+    assert list(frame["mode"]) == ["forward", "train"]
+    assert frame["forward_median_ms"][0] == pytest.approx(fwd.forward_stats.median)
+    assert frame["backward_p90_ms"][1] == pytest.approx(train.backward_stats.p90)
+    assert list(frame["forward_samples"]) == [2, 2] and list(frame["backward_samples"]) == [0, 2]
+    assert frame["backward_median_ms"].isna()[0]  # a forward cell has no backward

@@ -32,8 +32,8 @@ def test_the_dominant_layer_gets_the_largest_share(dominant) -> None:
     assert big.flops == 2 * 64 * 1024 * 1024 + 64 * 1024  # matmul + bias add: 134,283,264
     others = [r for r in rows.values() if r.name != "big"]
     assert big.share > max(r.share for r in others)
-    assert big.forward_ms.median > max(r.forward_ms.median for r in others)
-    assert big.backward_ms.median > max(r.backward_ms.median for r in others)
+    assert big.forward_stats.median > max(r.forward_stats.median for r in others)
+    assert big.backward_stats.median > max(r.backward_stats.median for r in others)
 
 
 def test_backward_rows_exist_for_every_layer_with_parameters(tinyconv, dominant) -> None:
@@ -41,8 +41,8 @@ def test_backward_rows_exist_for_every_layer_with_parameters(tinyconv, dominant)
         with_params = [r for r in report.rows() if r.params]
         assert len(with_params) >= 4
         for r in with_params:
-            assert r.backward_ms is not None and r.backward_ms.median > 0, r.name
-            assert r.forward_ms is not None and r.forward_ms.median > 0, r.name
+            assert r.backward_stats is not None and r.backward_stats.median > 0, r.name
+            assert r.forward_stats is not None and r.forward_stats.median > 0, r.name
 
 
 def test_every_leaf_with_flops_appears(tinyconv) -> None:
@@ -53,7 +53,7 @@ def test_every_leaf_with_flops_appears(tinyconv) -> None:
     rows = {r.name: r for r in tinyconv.rows()}
     assert counted <= set(rows)
     for name in counted:
-        assert rows[name].forward_ms.median > 0, name
+        assert rows[name].forward_stats.median > 0, name
     # the residual add is the container's own op, and has its own row
     assert rows["block"].flops == 8 * 8 * 32 * 32  # one add per element: 65,536
     assert rows["block.dw"].kind == "depthwise conv"
@@ -97,7 +97,7 @@ def test_depth_rollup_sums_equal_the_leaves_step_by_step(tinyconv) -> None:
         assert sum(r.bytes for r in rows) == sum(r.bytes for r in leaves)
         assert sum(r.params for r in rows) == sum(r.params for r in leaves)
         for step in range(tinyconv.iterations):
-            for phase in ("forward_ms", "backward_ms"):
+            for phase in ("forward_stats", "backward_stats"):
                 rolled = sum(getattr(r, phase).samples[step] for r in rows)
                 fine = sum(getattr(r, phase).samples[step] for r in leaves)
                 assert rolled == pytest.approx(fine)
@@ -126,14 +126,14 @@ def test_bound_follows_the_ridge_point(dominant) -> None:
     # intensity 134e6 / 4.7e6 = 28 FLOP/byte, above the ridge of 1e11 / 1e10 = 10
     assert big.bound == "compute"
     assert rows["act"].bound == "memory"  # a ReLU does one FLOP per 8 bytes
-    assert big.achieved_flops_per_s == pytest.approx(big.flops / (big.forward_ms.median / 1e3))
+    assert big.achieved_flops_per_s == pytest.approx(big.flops / (big.forward_stats.median / 1e3))
 
 
 def test_forward_mode_has_no_backward() -> None:
     report = profile(Dominant(), input_size=(16,), batch_size=8, mode="forward", **FAST)
-    assert all(r.backward_ms is None for r in report.rows())
+    assert all(r.backward_stats is None for r in report.rows())
     assert report.to_dict()["layers"][0]["backward_ms"] is None
-    assert {r.name for r in report.rows() if r.forward_ms.median > 0} >= {"big", "small_in"}
+    assert {r.name for r in report.rows() if r.forward_stats.median > 0} >= {"big", "small_in"}
 
 
 def test_ctrl_c_keeps_the_steps_already_measured() -> None:
@@ -146,7 +146,7 @@ def test_ctrl_c_keeps_the_steps_already_measured() -> None:
     assert report.bench is not None and report.bench.n == 2
     assert report.iterations == 2
     fc = {r.name: r for r in report.rows()}["fc"]
-    assert fc.forward_ms.n == 2 and fc.forward_ms.median > 0
+    assert fc.forward_stats.n == 2 and fc.forward_stats.median > 0
     assert model.training  # the model's mode is restored
 
 
@@ -175,7 +175,7 @@ def test_cuda_profile_attributes_kernel_time() -> None:
                      iters=5, ceilings=CEILINGS)  # fmt: skip
     rows = {r.name: r for r in report.rows()}
     assert rows["big"].share == max(r.share for r in rows.values())
-    assert rows["big"].backward_ms.median > 0
+    assert rows["big"].backward_stats.median > 0
     d = report.to_dict()
     assert d["attributed_ms"] <= d["total_ms"] * 1.02
 
