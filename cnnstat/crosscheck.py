@@ -292,16 +292,16 @@ def _check_fvcore(
         notes.append(f"fvcore skips ops it has no handle for: {skipped}")
     skips_attention = any("attention" in op for op in fv.unsupported)
     diff: Counter[str] = Counter()
-    for name, ops in ours.items():
+    for name, mine in ours.items():
         # several fvcore handles can share a category (linear and matmul): sum them
         theirs: Counter[str] = Counter()
         for op, n in fv.by_module.get(name, {}).items():
             theirs[_category(op, _FVCORE_CATEGORY)] += n
-        for cat in set(ops) | set(theirs):
-            diff[cat] += theirs.get(cat, 0) - ops.get(cat, 0)
+        for cat in set(mine) | set(theirs):
+            diff[cat] += theirs.get(cat, 0) - mine.get(cat, 0)
         fvcore_macs[name] = sum(theirs.values())
-        if fvcore_macs[name] != sum(ops.values()):
-            layer_reasons[name] += _fvcore_reasons(ops, theirs, skips_attention)
+        if fvcore_macs[name] != sum(mine.values()):
+            layer_reasons[name] += _fvcore_reasons(mine, theirs, skips_attention)
     notes += _fvcore_notes(diff, skips_attention)
 
 
