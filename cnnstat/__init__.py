@@ -24,7 +24,7 @@ _EXPORTS = {
 }
 
 # submodules README documents by attribute access, without their own import
-_SUBMODULES = ("calculator", "report", "profile", "zoo", "formulas")
+_SUBMODULES = ("calculator", "lectures", "profile", "zoo", "formulas")
 
 __all__ = [
     "BenchConfig",
@@ -53,6 +53,6 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module, attr = _EXPORTS[name]
         return getattr(import_module(module), attr)
-    if name in _SUBMODULES:  # documented as cnnstat.calculator.compare, cnnstat.report....
+    if name in _SUBMODULES:  # documented as cnnstat.calculator.layer_costs, cnnstat.lectures....
         return import_module(f"cnnstat.{name}")
     raise AttributeError(f"module 'cnnstat' has no attribute {name!r}")

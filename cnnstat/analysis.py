@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnstat import transfer, zoo
-from cnnstat.checks import check_call, layer_geometry
+from cnnstat.closed_form import check_call, layer_geometry
 from cnnstat.counter import Call, KernelRejectedError, OpCounter, run_counted
 from cnnstat.errors import (
     CnnstatError,

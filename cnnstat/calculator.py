@@ -168,7 +168,7 @@ def separable_cost(spec: ConvSpec) -> ConvCost:
     )
 
 
-def compare(
+def layer_costs(
     spec: ConvSpec, bottleneck: int | None = None, depthwise_separable: bool = False
 ) -> ConvComparison:
     """The conv, followed by the alternatives asked for."""

@@ -351,19 +351,19 @@ def _columns_markdown(columns: Sequence[Column], rows: Sequence[Sequence[object]
     )
 
 
-def report_json(report: Report) -> str:
+def summary_json(report: Report) -> str:
     """The stable JSON interface."""
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def report_csv(report: Report) -> str:
+def summary_csv(report: Report) -> str:
     """One row per layer record, raw integers."""
     buf = io.StringIO()
     report.to_frame().to_csv(buf, lineterminator="\n")
     return buf.getvalue()
 
 
-def report_markdown(report: Report, show_rf: bool = False, version: str | None = None) -> str:
+def summary_markdown(report: Report, show_rf: bool = False, version: str | None = None) -> str:
     """A Markdown report: exact per-layer integers, then the totals; ``show_rf`` adds receptive fields.
 
     ``version`` is the cnnstat version stamped in the header, the installed one by default; tests
@@ -398,14 +398,14 @@ def report_markdown(report: Report, show_rf: bool = False, version: str | None =
     return "\n".join(lines) + "\n"
 
 
-def report_text(report: Report, fmt: Format, width: int = 160, show_rf: bool = False) -> str:
+def summary_text(report: Report, fmt: Format, width: int = 160, show_rf: bool = False) -> str:
     """The report in ``fmt`` as a string; ``table`` is the terminal view without colour."""
     if fmt is Format.json:
-        return report_json(report)
+        return summary_json(report)
     if fmt is Format.csv:
-        return report_csv(report)
+        return summary_csv(report)
     if fmt is Format.markdown:
-        return report_markdown(report, show_rf)
+        return summary_markdown(report, show_rf)
     from rich.console import Console
 
     from cnnstat.render import summary

@@ -8,7 +8,7 @@ import sys
 # Run in a fresh interpreter: whether a name survives depends on which submodules were
 # imported before, and pytest's process has imported them all already.
 SCRIPT = r"""
-import cnnstat  # and nothing else: README's cnnstat.calculator.compare must work as written
+import cnnstat  # and nothing else: README's cnnstat.calculator.layer_costs must work as written
 from tests.expected import LENET5_PARAMS
 
 for attempt in range(2):
@@ -36,9 +36,9 @@ for attempt in range(2):
     assert run.to_dict()["results"]
 
     spec = cnnstat.calculator.make_spec((28, 28, 192), 32, (5,), padding=(2,))
-    assert cnnstat.calculator.compare(spec, bottleneck=16).rows[0].macs == 28 * 28 * 32 * 5 * 5 * 192
+    assert cnnstat.calculator.layer_costs(spec, bottleneck=16).rows[0].macs == 28 * 28 * 32 * 5 * 5 * 192
 
-    assert callable(cnnstat.report.lecture_reports)
+    assert callable(cnnstat.lectures.lecture_reports)
 
     try:
         cnnstat.analyze("no_such_model")

@@ -19,7 +19,7 @@ def test_alexnet_conv1_quiz():
 
 
 def test_inception_bottleneck_example():
-    result = calculator.compare(spec((28, 28, 192), 32, (5,), padding=(2,)), bottleneck=16)
+    result = calculator.layer_costs(spec((28, 28, 192), 32, (5,), padding=(2,)), bottleneck=16)
     plain, reduced = result.rows
     assert plain.macs == 28 * 28 * 32 * 5 * 5 * 192 == 120_422_400  # the lecture's 120M
     assert reduced.macs == 28 * 28 * 16 * 192 + 28 * 28 * 32 * 5 * 5 * 16 == 12_443_648  # 12.4M
@@ -27,7 +27,7 @@ def test_inception_bottleneck_example():
 
 
 def test_depthwise_separable_uses_lecture_formula():
-    result = calculator.compare(
+    result = calculator.layer_costs(
         spec((224, 224, 3), 64, (3,), padding=(1,)), depthwise_separable=True
     )
     standard, separable = result.rows
@@ -53,7 +53,7 @@ def test_conv_flops_agree_with_summary():
     assert report.totals.flops == conv.flops
     assert report.totals.params == conv.params
 
-    sep = calculator.compare(
+    sep = calculator.layer_costs(
         spec((56, 56, 32), 64, (3,), (2,), (1,)), depthwise_separable=True
     ).rows[1]
     pair = nn.Sequential(nn.Conv2d(32, 32, 3, 2, 1, groups=32), nn.Conv2d(32, 64, 1))

@@ -186,12 +186,12 @@ def test_dev_stdout_is_the_descriptor_not_a_file(tmp_path):
 def test_report_lectures_refuses_a_read_only_directory_before_the_analysis(
     capsys, tmp_path, monkeypatch
 ):
-    import cnnstat.report
+    import cnnstat.lectures
 
     def no_work(*args, **kwargs):
         raise AssertionError("the reports were computed although they cannot be written")
 
-    monkeypatch.setattr(cnnstat.report, "lecture_reports", no_work)
+    monkeypatch.setattr(cnnstat.lectures, "lecture_reports", no_work)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
@@ -201,10 +201,10 @@ def test_report_lectures_refuses_a_read_only_directory_before_the_analysis(
 
 
 def test_report_lectures_creates_its_directory(capsys, tmp_path, monkeypatch):
-    import cnnstat.report
+    import cnnstat.lectures
 
     monkeypatch.setattr(
-        cnnstat.report, "lecture_reports", lambda on_step=None: {"zoo.md": "# zoo\n"}
+        cnnstat.lectures, "lecture_reports", lambda on_step=None: {"zoo.md": "# zoo\n"}
     )
     target = tmp_path / "new" / "dir"
     code, _, err = run(capsys, "report", "lectures", "--output-dir", str(target))

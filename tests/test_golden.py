@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import cnnstat
-from cnnstat.export import report_markdown
+from cnnstat.export import summary_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
 # The golden files carry this stamp instead of the installed version, so a release doesn't change them.
@@ -24,7 +24,7 @@ def table_column_sum(markdown: str, column: str) -> int:
 @pytest.mark.parametrize("model", ["lenet5", "resnet18"])
 def test_markdown_golden(model, update_golden):
     report = cnnstat.analyze(model)
-    text = report_markdown(report, version=VERSION_STAMP)
+    text = summary_markdown(report, version=VERSION_STAMP)
     path = GOLDEN / f"test_markdown_golden_{model}.md"
     if update_golden:
         path.write_text(text)
@@ -38,5 +38,5 @@ def test_markdown_golden(model, update_golden):
 
 def test_markdown_stamps_the_installed_version():
     report = cnnstat.analyze("lenet5")
-    assert f"cnnstat {cnnstat.__version__}." in report_markdown(report)
-    assert f"cnnstat {cnnstat.__version__}." not in report_markdown(report, version="9.9.9")
+    assert f"cnnstat {cnnstat.__version__}." in summary_markdown(report)
+    assert f"cnnstat {cnnstat.__version__}." not in summary_markdown(report, version="9.9.9")

@@ -81,10 +81,10 @@ def test_inception_and_densenet_fields_follow_the_recurrence(name, stem, pool, t
 
 
 def test_markdown_carries_receptive_fields_when_asked():
-    from cnnstat.export import report_markdown
+    from cnnstat.export import summary_markdown
 
     r = cnnstat.analyze("lenet5")
-    plain, with_rf = report_markdown(r), report_markdown(r, show_rf=True)
+    plain, with_rf = summary_markdown(r), summary_markdown(r, show_rf=True)
     assert "| RF |" not in plain
     # conv1 5x5: field 5, stride 1; pool1 2x2/2 adds (2-1)*1: field 6, stride 2
     conv1 = 6 * 28 * 28  # output elements: 4,704

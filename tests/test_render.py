@@ -227,7 +227,7 @@ def test_markdown_table_cells():
 
 
 def test_classic_comparison_markdown_has_separators():
-    from cnnstat.report import classic_comparison
+    from cnnstat.lectures import classic_comparison
 
     text, csv, _ = classic_comparison()
     assert "62,378,344" in text  # alexnet_original's params, the lectures' "62M"
@@ -279,8 +279,8 @@ def test_readme_custom_model_examples_run(capsys, monkeypatch, command):
 
 
 def test_a_text_file_keeps_every_column():
-    from cnnstat.export import Format, report_text
+    from cnnstat.export import Format, summary_text
 
-    text = report_text(cnnstat.analyze("alexnet"), Format.table, width=80)
+    text = summary_text(cnnstat.analyze("alexnet"), Format.table, width=80)
     assert {"Kernel", "Output shape", "FLOPs", "Act. mem", "k11 s4 p2"} <= table_cells(text)
     assert "Not shown" not in text

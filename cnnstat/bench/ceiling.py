@@ -53,10 +53,9 @@ def math_mode(device: str, dtype: Any, uses_conv: bool = True, uses_matmul: bool
 
 
 def _dtype_of(math: str) -> Any:
-    import torch
+    from cnnstat.dtypes import torch_dtype
 
-    return {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
-            "fp16": torch.float16}[math]
+    return torch_dtype("fp32" if math == "tf32" else math)  # TF32 is a math mode on fp32
 
 
 def _sync(device: str) -> None:

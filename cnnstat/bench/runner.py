@@ -30,6 +30,7 @@ from cnnstat.bench.setup import free as _free
 from cnnstat.bench.setup import random_input, ready_model, timed_step
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.bench.timers import CpuTimer, CudaTimer
+from cnnstat.dtypes import torch_dtype
 from cnnstat.errors import CnnstatError, InvalidInputError
 
 
@@ -214,12 +215,6 @@ class BenchRun:
         }
 
 
-def _torch_dtype(name: str) -> Any:
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
 def resolve_devices(requested: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
     """Devices to run on, and what ``all`` skipped; a CUDA request without CUDA is an error."""
     import torch
@@ -271,7 +266,7 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
     if config.dtype != "fp32":
         for device in devices:
             try:
-                with torch.autocast(device_type=device, dtype=_torch_dtype(config.dtype)):
+                with torch.autocast(device_type=device, dtype=torch_dtype(config.dtype)):
                     conv = torch.nn.Conv2d(1, 1, 1).to(device)
                     conv(torch.zeros(1, 1, 2, 2, device=device))
             except Exception as exc:
@@ -486,7 +481,7 @@ def _plan_cell(config: BenchConfig, model_name: str, device: str, batch: int, mo
     train = mode is Mode.train
     report = analyses.get(config, model_name, size, batch, backward=train)
     t = report.totals
-    amp_dtype = _torch_dtype(config.dtype)
+    amp_dtype = torch_dtype(config.dtype)
     uses_conv, uses_matmul = _uses(report)
     phase = "train_step" if train else "inference"
     estimate, estimate_reserved = predicted_memory(model_name, size, batch, device, phase, config)
@@ -683,7 +678,7 @@ def run_bench(
     run = BenchRun(environment=capture(threads), skipped=skipped)
     # The math mode the backend flags give convolutions and matmuls; a cell whose model has
     # no conv (or no matmul) may run in a different one, which its own ``math`` says.
-    modes = {d: math_mode(d, _torch_dtype(config.dtype)) for d in devices}
+    modes = {d: math_mode(d, torch_dtype(config.dtype)) for d in devices}
     run.environment["math"] = (
         ", ".join(f"{d}: {m}" for d, m in modes.items()) if len(modes) > 1 else next(iter(modes.values()), None)
     )

@@ -100,7 +100,7 @@ def summary(
     check_request([model], output, plot)
 
     from cnnstat.analysis import analyze
-    from cnnstat.export import report_text
+    from cnnstat.export import summary_text
     from cnnstat.render import summary as render_summary
 
     def run_analysis(rows_depth: int | None) -> Any:
@@ -117,7 +117,7 @@ def summary(
         chosen,
         output,
         table=lambda console: render_summary(report, console, show_rf=rf, wide=wide),
-        text=lambda f: report_text(report, f, show_rf=rf),
+        text=lambda f: summary_text(report, f, show_rf=rf),
     )
     if plot is not None:
         from cnnstat import plots

@@ -157,7 +157,7 @@ def compare(
 def _compare_plots(result: Any, plot: Any, bench_device: str | None) -> None:
     """Top-1 against GMACs; with a benchmark, also time per image against batch size."""
     from cnnstat import plots
-    from cnnstat.report import lecture_networks
+    from cnnstat.lectures import lecture_networks
 
     points = plots.accuracy_vs_macs_points(result)
     missing = plots.missing_accuracy(result)

@@ -23,9 +23,9 @@ class DType(str, Enum):
 
     def to_torch(self) -> Any:
         """The torch dtype, from the one table the benchmark runner also reads."""
-        from cnnstat.bench.runner import _torch_dtype
+        from cnnstat.dtypes import torch_dtype
 
-        return _torch_dtype(self.value)
+        return torch_dtype(self.value)
 
 
 class InputDType(str, Enum):

@@ -124,7 +124,7 @@ def conv(
         parse_ints(dilation, "--dilation"),
         groups,
     )
-    result = calculator.compare(spec, bottleneck, depthwise_separable)
+    result = calculator.layer_costs(spec, bottleneck, depthwise_separable)
     emit(
         fmt or Format.table,
         None,
@@ -154,7 +154,7 @@ def report_lectures(
       cnnstat report lectures --output-dir lectures/
     """
     from cnnstat.export import check_writable, prepare_output_dir
-    from cnnstat.report import lecture_report_names, lecture_reports
+    from cnnstat.lectures import lecture_report_names, lecture_reports
 
     prepare_output_dir(output_dir)  # created if missing; refused at once if read-only
     for name in lecture_report_names():

@@ -12,6 +12,7 @@ from torch import nn
 
 from cnnstat import transfer, zoo
 from cnnstat.counter import KernelRejectedError
+from cnnstat.dtypes import canonical, torch_dtype
 from cnnstat.errors import CnnstatError, ForwardError, InvalidInputError
 from cnnstat.memory.profiles import PROFILES, DeviceProfile
 from cnnstat.memory.simulate import CATEGORIES, OPTIMIZERS, PHASES, Simulation, replay, trace_phases
@@ -22,8 +23,6 @@ _UNITS = {
     "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
     "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
 }
-_DTYPES = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-           "fp16": torch.float16, "float16": torch.float16}
 
 
 def parse_bytes(text: str) -> int:
@@ -134,9 +133,9 @@ def _options(device: str, dtype: Any, optimizer: str | None) -> tuple[DeviceProf
         raise InvalidInputError(
             f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if isinstance(dtype, str):
-        if dtype.lower() not in _DTYPES:
+        if canonical(dtype) is None:
             raise InvalidInputError(f"unknown dtype {dtype!r}; choose fp32, bf16 or fp16")
-        dtype = _DTYPES[dtype.lower()]
+        dtype = torch_dtype(dtype)
     if dtype == torch.float32:
         dtype = None
     if dtype not in (None, torch.bfloat16, torch.float16):

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnstat.bench import ceiling as _ceiling
-from cnnstat.bench.runner import BenchConfig, _torch_dtype, resolve_devices, validate_options
+from cnnstat.bench.runner import BenchConfig, resolve_devices, validate_options
 from cnnstat.bench.setup import Loop, free, random_input, ready_model, timed_step, using_threads
 from cnnstat.bench.stats import TimingStats, summarize
+from cnnstat.dtypes import torch_dtype
 from cnnstat.errors import InvalidInputError
 from cnnstat.profile.attribute import (
     MODULE_PREFIX,
@@ -185,7 +186,7 @@ class _Run:
 def _measure(run: _Run, model: Any, x: Any, config: BenchConfig, batch_size: int) -> None:
     """Warm up, then plain and profiled steps in turn; Ctrl-C keeps what was measured."""
     device = run.device
-    amp_dtype = _torch_dtype(run.dtype)
+    amp_dtype = torch_dtype(run.dtype)
     timer = _timer(device)
     step = timed_step(model, model, x, device, amp_dtype, run.dtype != "fp32", timer, run.train)
     try:
@@ -354,7 +355,7 @@ def _leaves(
     analysis: Any, model: Any, steps: list[StepTimes], dtype: str, root_label: str
 ) -> list[LeafTimes]:
     """One entry per analysed module (and per profiled module the analysis has no row for)."""
-    itemsize = {"fp32": 4, "fp16": 2, "bf16": 2}[dtype]
+    itemsize = torch_dtype(dtype).itemsize
     modules = dict(model.named_modules())
     entries: dict[str, dict[str, Any]] = {}
     for r in analysis.layers:

@@ -202,7 +202,7 @@ def alexnet_shapes() -> tuple[str, str, list[dict[str, Any]]]:
 def inception_cost() -> tuple[str, str, list[dict[str, Any]]]:
     """The lectures' Inception example: 5x5 conv with and without a 1x1 bottleneck."""
     spec = calculator.make_spec((28, 28, 192), 32, (5,), padding=(2,))
-    result = calculator.compare(spec, bottleneck=16)
+    result = calculator.layer_costs(spec, bottleneck=16)
     rows = [
         {"layer": r.label, "output": "x".join(map(str, (*r.output_spatial, r.out_channels))),
          "multiplications (MACs)": r.macs, "params": r.params}
