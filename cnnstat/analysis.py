@@ -133,7 +133,8 @@ def _resolve(
     if input_size is None:
         if spec.default_input_size is None:
             raise InvalidInputError(
-                f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224"
+                f"custom model '{spec.name}' needs an input size: give input_size, e.g. 3x224x224",
+                fields=("input_size",),
             )
         return spec.name, spec, None, (spec.default_input_size,) * spec.input_count
     if isinstance(input_size, list) and not input_size:

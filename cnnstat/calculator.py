@@ -60,7 +60,7 @@ def _expand(value: tuple[int, ...], n: int, name: str) -> Shape:
         return value * n
     if len(value) != n:
         raise InvalidInputError(
-            f"{name} has {len(value)} values but the input has {n} spatial axes"
+            f"{name} has {len(value)} values but the input has {n} spatial axes", fields=(name,)
         )
     return value
 
@@ -76,7 +76,9 @@ def make_spec(
 ) -> ConvSpec:
     """Validate the hyper-parameters of a conv on ``input_shape`` = (spatial..., C)."""
     if not 2 <= len(input_shape) <= 4:
-        raise InvalidInputError("input_shape must be L×C, H×W×C or D×H×W×C, like 28x28x192")
+        raise InvalidInputError(
+            "input_shape must be L×C, H×W×C or D×H×W×C, like 28x28x192", fields=("input_shape",)
+        )
     spatial, channels = input_shape[:-1], input_shape[-1]
     n = len(spatial)
     k = _expand(kernel, n, "kernel")
@@ -92,11 +94,11 @@ def make_spec(
     ):
         if any(v < minimum for v in values):
             what = "non-negative" if minimum == 0 else "positive"
-            raise InvalidInputError(f"{name} values must be {what}, got {values}")
+            raise InvalidInputError(f"{name} values must be {what}, got {values}", fields=(name,))
     if filters < 1:
-        raise InvalidInputError(f"filters must be positive, got {filters}")
+        raise InvalidInputError(f"filters must be positive, got {filters}", fields=("filters",))
     if groups < 1:
-        raise InvalidInputError(f"groups must be positive, got {groups}")
+        raise InvalidInputError(f"groups must be positive, got {groups}", fields=("groups",))
     if channels % groups:
         raise InvalidInputError(f"input channels {channels} are not divisible by groups {groups}")
     if filters % groups:
@@ -130,7 +132,7 @@ def conv_cost(spec: ConvSpec) -> ConvCost:
 def bottleneck_cost(spec: ConvSpec, reduce_to: int) -> ConvCost:
     """A 1×1 reduction to ``reduce_to`` channels, then the same conv: the Inception bottleneck."""
     if reduce_to < 1:
-        raise InvalidInputError(f"bottleneck must be positive, got {reduce_to}")
+        raise InvalidInputError(f"bottleneck must be positive, got {reduce_to}", fields=("bottleneck",))
     n = len(spec.spatial)
     one = (1,) * n
     reduce_macs = f.conv_macs(1, spec.in_channels, reduce_to, spec.spatial, one)

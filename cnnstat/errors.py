@@ -4,9 +4,17 @@ from __future__ import annotations
 
 
 class CnnstatError(Exception):
-    """Base class of every error cnnstat reports to a user."""
+    """Base class of every error cnnstat reports to a user.
+
+    Messages name the API's arguments (``freeze_ratio``), never a command-line flag;
+    ``fields`` lists the arguments a message names, so the CLI can show each as its flag.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class UnknownModelError(CnnstatError):

@@ -35,7 +35,7 @@ def classifier_head(model: nn.Module) -> tuple[str, nn.Module]:
 def replace_head(model: nn.Module, num_classes: int, copy_model: bool) -> nn.Module:
     """The model with its classifier head re-initialised for ``num_classes`` outputs."""
     if num_classes < 1:
-        raise InvalidInputError(f"num_classes must be positive, got {num_classes}")
+        raise InvalidInputError(f"num_classes must be positive, got {num_classes}", fields=("num_classes",))
     if copy_model:
         model = copy.deepcopy(model)
     name, head = classifier_head(model)
@@ -82,13 +82,17 @@ def frozen_parameters(
     :func:`frozen_fraction` says what fraction that was.
     """
     if upto is not None and ratio is not None:
-        raise InvalidInputError("use either freeze or freeze_ratio, not both")
+        raise InvalidInputError(
+            "use either freeze or freeze_ratio, not both", fields=("freeze", "freeze_ratio")
+        )
     if upto is not None:
         modules = [n for n, _ in model.named_modules()]
         if upto not in modules[1:]:
             close = difflib.get_close_matches(upto, modules[1:], n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise InvalidInputError(f"freeze: the model has no module '{upto}'{hint}")
+            raise InvalidInputError(
+                f"freeze: the model has no module '{upto}'{hint}", fields=("freeze",)
+            )
         # named_modules is pre-order: the named module's subtree ends at its last descendant
         position = {n: i for i, n in enumerate(modules)}
         end = max(i for n, i in position.items() if n == upto or n.startswith(upto + "."))
@@ -100,7 +104,9 @@ def frozen_parameters(
         }
     if ratio is not None:
         if not 0.0 < ratio <= 1.0:
-            raise InvalidInputError(f"freeze_ratio must be in (0, 1], got {ratio}")
+            raise InvalidInputError(
+                f"freeze_ratio must be in (0, 1], got {ratio}", fields=("freeze_ratio",)
+            )
         return _freeze_whole_modules(model, ratio)
     return set()
 

@@ -251,3 +251,37 @@ def test_error_text_in_brackets_is_shown_as_written(capsys, text):
     code, _, err = run(capsys, "summary", "lenet5", "--input-size", text)
     assert code == 2
     assert_one_line_error(code, err, f"'{text}'")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["bench", "lenet5", "--iters", "0"], "--iters must be positive"),
+        (["bench", "lenet5", "--warmup", "-1"], "--warmup must be >= 0"),
+        (["bench", "lenet5", "--min-time", "-1"], "--min-time must be a positive number"),
+        (["bench", "lenet5", "--threads", "0"], "--threads must be positive"),
+        (["summary", "lenet5", "--freeze-ratio", "2"], "--freeze-ratio must be in (0, 1]"),
+        (["summary", "lenet5", "--freeze", "f1", "--freeze-ratio", "0.5"],
+         "use either --freeze or --freeze-ratio, not both"),
+        (["summary", "lenet5", "--num-classes", "0"], "--num-classes must be positive"),
+        (["conv", "--input", "8x8x3", "--filters", "0", "--kernel", "3"],
+         "--filters must be positive"),
+        (["memory", "lenet5", "--dtype", "bf16", "--device", "cpu"],
+         "autocast (--dtype bf16/fp16) is modelled for --device cuda only"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v[:2]),
+)
+def test_library_errors_name_the_flag_on_the_command_line(capsys, args, needle):
+    code, _, err = run(capsys, *args)
+    assert_one_line_error(code, err, needle)
+
+
+def test_library_errors_name_the_argument_in_the_api():
+    from cnnstat.bench import BenchConfig, run_bench
+    from cnnstat.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"^iters must be positive$") as exc:
+        run_bench(BenchConfig(models=("lenet5",), iters=0))
+    assert exc.value.fields == ("iters",)
+    with pytest.raises(InvalidInputError, match=r"^use either freeze or freeze_ratio, not both$"):
+        run_bench(BenchConfig(models=("lenet5",), freeze="f1", freeze_ratio=0.5))

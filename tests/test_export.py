@@ -276,7 +276,7 @@ def test_internal_errors_have_their_own_status(capsys, monkeypatch):
     def bug(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(calculator, "compare", bug)
+    monkeypatch.setattr(calculator, "layer_costs", bug)
     code, _, err = run(capsys, "conv", "--input", "8x8x3", "--filters", "4", "--kernel", "3")
     assert code not in (0, 1, 2)  # not success, not a verdict, not the user's mistake
     assert_one_line_error(code, err)

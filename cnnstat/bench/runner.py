@@ -231,7 +231,7 @@ def resolve_devices(requested: tuple[str, ...]) -> tuple[tuple[str, ...], list[s
         elif d == "cuda":
             if not torch.cuda.is_available():
                 raise InvalidInputError(
-                    "--device cuda: no CUDA device is available on this machine"
+                    "device cuda: no CUDA device is available on this machine", fields=("device",)
                 )
             devices.append("cuda")
         elif d == "cpu":
@@ -250,19 +250,26 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
     if any(b < 1 for b in config.batch_sizes):
         raise InvalidInputError("batch sizes must be positive integers")
     if config.iters is not None and config.iters < 1:
-        raise InvalidInputError("--iters must be positive")
+        raise InvalidInputError("iters must be positive", fields=("iters",))
     if config.warmup is not None and config.warmup < 0:
-        raise InvalidInputError("--warmup must be >= 0")
+        raise InvalidInputError("warmup must be >= 0", fields=("warmup",))
     if not (math.isfinite(config.min_time_s) and config.min_time_s > 0):
-        raise InvalidInputError(f"--min-time must be a positive number of seconds, not {config.min_time_s}")
+        raise InvalidInputError(
+            f"min_time_s must be a positive number of seconds, not {config.min_time_s}",
+            fields=("min_time_s",),
+        )
     if config.min_iters < 1:
         raise InvalidInputError("min_iters must be positive")
     if config.freeze is not None and config.freeze_ratio is not None:
-        raise InvalidInputError("use either --freeze or --freeze-ratio, not both")
+        raise InvalidInputError(
+            "use either freeze or freeze_ratio, not both", fields=("freeze", "freeze_ratio")
+        )
     if config.freeze_ratio is not None and not 0.0 < config.freeze_ratio <= 1.0:
-        raise InvalidInputError(f"--freeze-ratio must be in (0, 1], got {config.freeze_ratio}")
+        raise InvalidInputError(
+            f"freeze_ratio must be in (0, 1], got {config.freeze_ratio}", fields=("freeze_ratio",)
+        )
     if config.threads is not None and config.threads < 1:
-        raise InvalidInputError("--threads must be positive")
+        raise InvalidInputError("threads must be positive", fields=("threads",))
     if config.dtype != "fp32":
         for device in devices:
             try:
@@ -271,8 +278,9 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
                     conv(torch.zeros(1, 1, 2, 2, device=device))
             except Exception as exc:
                 raise InvalidInputError(
-                    f"--dtype {config.dtype} is not supported on {device} by this torch build: "
-                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                    f"dtype {config.dtype} is not supported on {device} by this torch build: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                    fields=("dtype",),
                 ) from None
     if config.compile:
         try:
@@ -280,7 +288,9 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
             fn(torch.zeros(4))
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidInputError(f"--compile needs a working compiler: {first}") from None
+            raise InvalidInputError(
+                f"compile needs a working compiler: {first}", fields=("compile",)
+            ) from None
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -477,7 +487,9 @@ def _plan_cell(config: BenchConfig, model_name: str, device: str, batch: int, mo
     spec = zoo.resolve(model_name)
     size = config.input_size or spec.default_input_size
     if size is None:
-        raise InvalidInputError(f"custom model '{model_name}' needs --input-size")
+        raise InvalidInputError(
+            f"custom model '{model_name}' needs an input size: give input_size", fields=("input_size",)
+        )
     train = mode is Mode.train
     report = analyses.get(config, model_name, size, batch, backward=train)
     t = report.totals
@@ -638,7 +650,7 @@ def precheck_model(config: BenchConfig, name: str) -> str | None:
     try:
         spec = zoo.resolve(name)
         if (config.input_size or spec.default_input_size) is None:
-            return f"custom model '{name}' needs --input-size"
+            return f"custom model '{name}' needs an input size (input_size)"
         if config.freeze is not None or config.freeze_ratio is not None:
             _frozen_names(zoo.build(spec, meta=True), config)
     except CnnstatError as exc:

@@ -72,6 +72,30 @@ def error(message: str) -> None:
     )
 
 
+# The library's argument names, as this command line spells them.
+FLAGS = {
+    "batch_size": "--batch-size", "bottleneck": "--bottleneck", "budget_mode": "--mode",
+    "compile": "--compile", "device": "--device", "dilation": "--dilation", "dtype": "--dtype",
+    "filters": "--filters", "freeze": "--freeze", "freeze_ratio": "--freeze-ratio",
+    "groups": "--groups", "input_shape": "--input", "input_size": "--input-size",
+    "iters": "--iters", "kernel": "--kernel", "min_time_s": "--min-time",
+    "num_classes": "--num-classes", "optimizer": "--optimizer", "padding": "--padding",
+    "stride": "--stride", "threads": "--threads", "warmup": "--warmup",
+}  # fmt: skip
+
+
+def as_flags(exc: CnnstatError) -> str:
+    """The error's message with each argument it names written as its flag: a library
+    ``freeze_ratio must be in (0, 1]`` reads ``--freeze-ratio must be in (0, 1]`` here."""
+    import re
+
+    text = str(exc)
+    for name in getattr(exc, "fields", ()):
+        if name in FLAGS:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", FLAGS[name], text, count=1)
+    return text
+
+
 def wrote(path: Path) -> None:
     stderr.print(f"wrote {path}", highlight=False, markup=False)
 
@@ -87,7 +111,7 @@ def cnnstat_command(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except CnnstatError as exc:
-            error(str(exc))
+            error(as_flags(exc))
             raise typer.Exit(exc.exit_code) from None
 
     return run  # type: ignore[return-value]

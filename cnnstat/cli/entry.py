@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from cnnstat.cli.core import app, error, stderr, stdout, stdout_width
+from cnnstat.cli.core import app, as_flags, error, stderr, stdout, stdout_width
 from cnnstat.errors import CnnstatError
 
 # The click that parses: recent typer vendors its own copy, older typer uses click itself;
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         stderr.print("interrupted")
         sys.exit(130)
     except CnnstatError as exc:  # raised outside a command's own handler, e.g. a late write
-        error(str(exc))
+        error(as_flags(exc))
         sys.exit(exc.exit_code)
     except SystemExit as exc:
         if _raised_in(exc, "on_broken_pipe"):  # rich's answer to a closed pipe on stdout

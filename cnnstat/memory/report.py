@@ -121,7 +121,8 @@ def _resolve(model_or_name: nn.Module | str, input_size: tuple[int, ...] | None
     size = input_size if input_size is not None else spec.default_input_size
     if size is None:
         raise InvalidInputError(
-            f"custom model '{spec.name}' needs an input size, e.g. --input-size 3x224x224")
+            f"custom model '{spec.name}' needs an input size: give input_size, e.g. 3x224x224",
+            fields=("input_size",))
     return spec.name, lambda: zoo.build(spec, meta=True), tuple(size)
 
 
@@ -141,7 +142,8 @@ def _options(device: str, dtype: Any, optimizer: str | None) -> tuple[DeviceProf
     if dtype not in (None, torch.bfloat16, torch.float16):
         raise InvalidInputError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
     if dtype is not None and not profile.cuda_kernels:
-        raise InvalidInputError("autocast (--dtype bf16/fp16) is modelled for --device cuda only")
+        raise InvalidInputError("autocast (dtype bf16/fp16) is modelled for device cuda only",
+                                fields=("dtype", "device"))
     return profile, dtype
 
 
@@ -295,9 +297,11 @@ def _peak(sim: Simulation, phase: str) -> int | None:
 def _budget_phase(mode: str, optimizer: str | None) -> str:
     phases = {"inference": "inference", "train": "train_step", "steady": "steady_step"}
     if mode not in phases:
-        raise InvalidInputError(f"unknown mode {mode!r}; choose inference, train or steady")
+        raise InvalidInputError(
+            f"unknown budget_mode {mode!r}; choose inference, train or steady", fields=("budget_mode",))
     if mode == "steady" and optimizer is None:
-        raise InvalidInputError("--mode steady needs --optimizer (sgd, sgd-momentum, adam, adamw)")
+        raise InvalidInputError("budget_mode steady needs optimizer (sgd, sgd-momentum, adam, adamw)",
+                                fields=("budget_mode", "optimizer"))
     return phases[mode]
 
 

@@ -202,7 +202,8 @@ def _measure(run: _Run, model: Any, x: Any, config: BenchConfig, batch_size: int
             raise
         raise InvalidInputError(
             f"{run.name} ran out of {device} memory at batch {batch_size}; "
-            "try a smaller --batch-size"
+            "try a smaller batch_size",
+            fields=("batch_size",),
         ) from None
     run.say("attributing")
     for chunk in run.events:
