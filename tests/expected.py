@@ -60,3 +60,31 @@ def published_gmacs(name: str) -> float:
     from torchvision.models import get_model_weights
 
     return float(get_model_weights(name).DEFAULT.meta["_ops"])
+
+# LeNet-5 on a 1x32x32 input: conv1 5x5 1->6 (28x28), max-pool 2x2 (14x14), conv2 5x5 6->16
+# (10x10), max-pool 2x2 (5x5), fc 400->120->84->10; ReLU after conv1 and conv2, tanh after fc1
+# and fc2, each one FLOP per element (README: elementwise ops count one FLOP per output).
+LENET5_CONV1_MACS = 28 * 28 * 6 * (5 * 5 * 1)  # 117,600
+LENET5_MACS = (
+    LENET5_CONV1_MACS
+    + 10 * 10 * 16 * (5 * 5 * 6)  # conv2: 240,000
+    + 400 * 120  # fc1: 48,000
+    + 120 * 84  # fc2: 10,080
+    + 84 * 10  # fc3: 840
+)  # 416,520
+_LENET5_BIAS_ADDS = 6 * 28 * 28 + 16 * 10 * 10 + 120 + 84 + 10  # 6,518: one per output
+_LENET5_ACTIVATIONS = 6 * 28 * 28 + 16 * 10 * 10 + 120 + 84  # 6,508
+_LENET5_POOL_OUTPUTS = 6 * 14 * 14 + 16 * 5 * 5  # 1,576
+LENET5_FLOPS = (
+    2 * LENET5_MACS
+    + _LENET5_BIAS_ADDS
+    + _LENET5_ACTIVATIONS  # one FLOP per activated element
+    + 4 * _LENET5_POOL_OUTPUTS  # a 2x2 window read per output
+)  # 852,370
+# Backward of sum(output): every conv/linear computes its weight gradient (its forward MACs)
+# and its input gradient (the same again), except conv1, whose input needs no gradient;
+# then one add per bias-gradient element, one per activation-gradient element and one per pooled output.
+LENET5_BACKWARD_MACS = 2 * LENET5_MACS - LENET5_CONV1_MACS  # 715,440
+LENET5_BACKWARD_FLOPS = (
+    2 * LENET5_BACKWARD_MACS + _LENET5_BIAS_ADDS + _LENET5_ACTIVATIONS + _LENET5_POOL_OUTPUTS
+)  # 1,445,482

@@ -11,7 +11,7 @@ from cnnstat.bench import BenchConfig, Mode, run_bench
 from cnnstat.bench.runner import BenchResult
 from cnnstat.cli import main
 from cnnstat.errors import InvalidInputError
-from tests.expected import published_params
+from tests.expected import LENET5_BACKWARD_FLOPS, LENET5_FLOPS, published_params
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -24,9 +24,8 @@ def test_tiny_cpu_run_has_all_fields():
     assert fwd.forward_stats.n == 3 and fwd.backward_stats is None
     assert train.backward_stats.n == 3
     assert fwd.threads >= 1 and run.environment["threads"] == fwd.threads
-    report = cnnstat.analyze("lenet5", batch_size=2, backward=True)
-    assert fwd.flops == report.totals.flops
-    assert train.flops == report.totals.flops + report.totals.backward_flops
+    assert fwd.flops == 2 * LENET5_FLOPS  # batch 2
+    assert train.flops == 2 * (LENET5_FLOPS + LENET5_BACKWARD_FLOPS)
     assert train.images_per_s == pytest.approx(2 / (train.total_ms / 1e3))
     from cnnstat.memory import memory
 

@@ -9,7 +9,7 @@ import pytest
 
 from cnnstat.plots import png_size
 from tests.expected import LENET5_PARAMS
-from tests.test_cli import assert_one_line_error, run
+from tests.cli.test_commands import assert_one_line_error, run
 
 MiB = 1 << 20
 

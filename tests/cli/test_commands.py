@@ -11,7 +11,7 @@ import pytest
 from cnnstat.cli import main
 from tests.expected import LENET5_PARAMS
 
-FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "custom_models.py"
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
