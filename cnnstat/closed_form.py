@@ -17,7 +17,7 @@ from cnnstat import formulas as f
 from cnnstat.records import Check, CheckStatus, Shape
 
 if TYPE_CHECKING:
-    from cnnstat.counter import ConvOp
+    from cnnstat.trackers.costs import ConvOp
 
 
 @dataclass(frozen=True)

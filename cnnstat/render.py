@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cnnstat.compare import Comparison
     from cnnstat.crosscheck import CrossCheck
     from cnnstat.memory import MemoryReport
+    from cnnstat.memory.verify import VerifiedBatch
     from cnnstat.profile import ProfileReport
     from cnnstat.records import LayerRecord, Report
     from cnnstat.zoo import ModelSpec
@@ -47,6 +48,12 @@ def human_bytes(n: int) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n:,} B"
+
+
+def verify_line(run: VerifiedBatch) -> str:
+    """``verify: batch 57 ran, peak 78.1 GiB`` for one ``memory --verify`` run."""
+    seen = f", peak {human_bytes(run.peak_bytes)}" if run.peak_bytes is not None else ""
+    return f"verify: batch {run.batch_size} {run.outcome}{seen}"
 
 
 def exact_and_human(n: int) -> str:

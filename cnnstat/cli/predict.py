@@ -145,9 +145,10 @@ def memory(
         write_file(plot, plots.memory_timeline_png(report))
     if verify:
         from cnnstat.memory.verify import verify_batch
+        from cnnstat.render import verify_line
 
-        for line in verify_batch(report, size, mode.value):
-            stderr.print(line, highlight=False, markup=False)
+        for run in verify_batch(report, size, mode.value):
+            stderr.print(verify_line(run), highlight=False, markup=False)
 
 
 def _budget(

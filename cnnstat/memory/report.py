@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from cnnstat import transfer, zoo
-from cnnstat.counter import KernelRejectedError
 from cnnstat.dtypes import canonical, torch_dtype
 from cnnstat.errors import CnnstatError, ForwardError, InvalidInputError
 from cnnstat.memory.profiles import PROFILES, DeviceProfile
 from cnnstat.memory.simulate import CATEGORIES, OPTIMIZERS, PHASES, Simulation, replay, trace_phases
+from cnnstat.trackers.kernels import KernelRejectedError
 from cnnstat.usercode import guarded
 
 _UNITS = {

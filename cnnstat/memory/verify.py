@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -52,15 +53,24 @@ def _run_once(report: MemoryReport, size: tuple[int, ...] | None, batch: int, mo
             torch.cuda.empty_cache()
 
 
-def verify_batch(report: MemoryReport, size: tuple[int, ...] | None, mode: str) -> list[str]:
-    """Run the predicted largest batch and one above it; one line per run."""
-    from cnnstat.render import human_bytes
+@dataclass(frozen=True)
+class VerifiedBatch:
+    """One real run at a batch size: ``outcome`` is "ran" or "out of memory"."""
 
+    batch_size: int
+    outcome: str
+    peak_bytes: int | None  # max_memory_allocated of the run, on CUDA
+
+
+def verify_batch(
+    report: MemoryReport, size: tuple[int, ...] | None, mode: str
+) -> list[VerifiedBatch]:
+    """Run the predicted largest batch and one above it, on the report's device."""
     if report.max_batch_size is None:
         return []
-    lines = []
+    step = "inference" if mode == "inference" else "train"
+    runs = []
     for batch in (report.max_batch_size, report.max_batch_size + 1):
-        what, peak = _run_once(report, size, batch, "inference" if mode == "inference" else "train")
-        seen = f", peak {human_bytes(peak)}" if peak is not None else ""
-        lines.append(f"verify: batch {batch} {what}{seen}")
-    return lines
+        outcome, peak = _run_once(report, size, batch, step)
+        runs.append(VerifiedBatch(batch, outcome, peak))
+    return runs
