@@ -10,6 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from cnnstat import zoo
+from cnnstat.bench.runner import BenchStatus
 from cnnstat.errors import CnnstatError, InvalidInputError
 from cnnstat.facts import family_of
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CompareRow:
-    """One model's figures; ``status`` is 'ok' or 'error' with ``message``."""
+    """One model's figures; ``status`` is ok, or error / oom with ``message``."""
 
     model: str
     year: int | None = None
@@ -39,8 +40,11 @@ class CompareRow:
     images_per_s: float | None = None
     bench_batch_size: int | None = None
     noisy: bool | None = None  # with --bench: the timing's p10-p90 spread passed the threshold
-    status: str = "ok"
+    status: BenchStatus = BenchStatus.ok
     message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", BenchStatus(self.status))
 
     @property
     def gmacs(self) -> float | None:
@@ -251,7 +255,7 @@ def _bench_row(row: CompareRow, config: Any) -> tuple[CompareRow, Any]:
         raise KeyboardInterrupt
     cell = run.results[-1]  # the largest requested batch size is listed last
     if cell.status != "ok":
-        return replace(row, status=str(cell.status), message=cell.message), run
+        return replace(row, status=cell.status, message=cell.message), run
     return (
         replace(
             row,
