@@ -119,6 +119,13 @@ def _resolve(
 ) -> tuple[str, zoo.ModelSpec | None, nn.Module | None, tuple[tuple[int, ...], ...]]:
     if isinstance(model_or_name, torch.jit.ScriptModule):
         raise InvalidInputError(_SCRIPTED)
+    if isinstance(input_size, str) or (
+        isinstance(input_size, (tuple, list)) and any(isinstance(s, str) for s in input_size)
+    ):
+        raise InvalidInputError(
+            f"input_size takes shapes as tuples of ints, like (3, 224, 224), not {input_size!r}",
+            fields=("input_size",),
+        )
     if isinstance(model_or_name, nn.Module):
         if input_size is None:
             raise InvalidInputError("an nn.Module needs input_size, e.g. (3, 224, 224)")
@@ -396,12 +403,12 @@ def _train_changes(
     if only_train:
         notes.append("run only in training: " + ", ".join(_collapse(only_train)))
     if norms:
-        notes.append(f"{len(norms)} BatchNorm layers compute batch statistics")
+        n = len(norms)
+        notes.append(f"{n} BatchNorm {'layer computes' if n == 1 else 'layers compute'} batch statistics")
     if dropouts:
-        notes.append(
-            f"{len(dropouts)} dropout layers save their masks: "
-            f"{sum(c.saved_bytes for c in dropouts):,} bytes"
-        )
+        n = len(dropouts)
+        saves = "layer saves its mask" if n == 1 else "layers save their masks"
+        notes.append(f"{n} dropout {saves}: {sum(c.saved_bytes for c in dropouts):,} bytes")
     return notes
 
 

@@ -174,6 +174,11 @@ def layer_costs(
     spec: ConvSpec, bottleneck: int | None = None, depthwise_separable: bool = False
 ) -> ConvComparison:
     """The conv, followed by the alternatives asked for."""
+    if not isinstance(spec, ConvSpec):
+        raise InvalidInputError(
+            f"spec must be a ConvSpec from make_spec(...), not {type(spec).__name__}",
+            fields=("spec",),
+        )
     rows = [conv_cost(spec)]
     if bottleneck is not None:
         rows.append(bottleneck_cost(spec, bottleneck))

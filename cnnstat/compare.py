@@ -162,6 +162,8 @@ def compare(
     """
     if isinstance(models, str):
         models = tuple(m.strip() for m in models.split(",") if m.strip())
+    if not models:
+        raise InvalidInputError("models needs at least one model name", fields=("models",))
     if isinstance(sort, str) and not isinstance(sort, SortKey):
         try:
             sort = SortKey(sort)

@@ -59,3 +59,17 @@ def test_documented_api_works_twice_in_one_process():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_bad_api_arguments_are_typed_errors_naming_the_argument():
+    import pytest
+
+    import cnnstat
+    from cnnstat.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="input_size takes shapes as tuples of ints"):
+        cnnstat.analyze("resnet18", input_size="3x224")
+    with pytest.raises(InvalidInputError, match="models needs at least one model name"):
+        cnnstat.compare("")
+    with pytest.raises(InvalidInputError, match="spec must be a ConvSpec"):
+        cnnstat.calculator.layer_costs("227x227x3")

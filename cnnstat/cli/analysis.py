@@ -173,6 +173,8 @@ def check(
             f"unknown source in --against '{against}'; choose from formulas, fvcore, published"
         ) from None
     size = optional_size(input_size)
+    if limit < 0:
+        raise InvalidInputError(f"--limit must be >= 0, got {limit}")
     check_request([model])
     result = cross_check(model, size, sources)
 

@@ -78,7 +78,7 @@ FLAGS = {
     "compile": "--compile", "device": "--device", "dilation": "--dilation", "dtype": "--dtype",
     "filters": "--filters", "freeze": "--freeze", "freeze_ratio": "--freeze-ratio",
     "groups": "--groups", "input_shape": "--input", "input_size": "--input-size",
-    "iters": "--iters", "kernel": "--kernel", "min_time_s": "--min-time",
+    "iters": "--iters", "kernel": "--kernel", "min_time_s": "--min-time", "models": "--models",
     "num_classes": "--num-classes", "optimizer": "--optimizer", "padding": "--padding",
     "stride": "--stride", "threads": "--threads", "warmup": "--warmup",
 }  # fmt: skip

@@ -58,6 +58,8 @@ def parse_input_sizes(text: str) -> Sizes:
         len(parts) == 1 or not any("x" in p.lower() or "×" in p for p in parts)
     ):
         return [parse_input_size(text)], {}
+    if not all(parts):
+        raise InvalidInputError(f"malformed --input-size '{text}': an empty size between commas")
     positional: list[tuple[int, ...]] = []
     keyword: dict[str, tuple[int, ...]] = {}
     for part in parts:
@@ -87,7 +89,7 @@ def input_size_argument(sizes: Sizes) -> Any:
 
 def optional_size(text: str | None) -> tuple[int, ...] | None:
     """``--input-size`` when given, else None: the model's default."""
-    return parse_input_size(text) if text else None
+    return parse_input_size(text) if text is not None else None
 
 
 def parse_list(text: str, option: str) -> tuple[str, ...]:

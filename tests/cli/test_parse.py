@@ -52,8 +52,19 @@ def test_several_inputs_and_keyword_inputs():
     assert parse_input_sizes("3,8,8") == ([(3, 8, 8)], {})  # commas alone: one size
     with pytest.raises(InvalidInputError, match="positional sizes come before"):
         parse_input_sizes("mask=1x8,3x8x8")
+    with pytest.raises(InvalidInputError, match="'3x8x8,': an empty size between commas"):
+        parse_input_sizes("3x8x8,")
     with pytest.raises(InvalidInputError, match="'2x' is not a name"):
         parse_input_sizes("3x8x8,2x=1x8")
+
+
+def test_an_empty_size_is_not_the_default(capsys):
+    from cnnstat.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["memory", "lenet5", "--input-size", ""])
+    assert exc.value.code == 2
+    assert "malformed --input-size ''" in capsys.readouterr().err
 
 
 def test_what_analyze_is_given():
