@@ -32,6 +32,10 @@ from cnnstat.profile.attribute import (
 )
 from cnnstat.profile.records import LeafTimes, ProfileReport
 
+# The profiler's C++ side (Kineto) logs every start and stop, and a failed GPU count on a
+# machine without one, to stderr; 6 is above its highest level (USDT). A user's own setting wins.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+
 MODES = ("train", "forward")
 # On CPU the ceiling's own sizing stops at n=128 when a busy machine slows the first product,
 # and a 128x128 matmul is far below the rate the model's own matmuls reach: use n=1024.

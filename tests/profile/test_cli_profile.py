@@ -124,3 +124,20 @@ def test_a_failed_run_leaves_an_existing_output_untouched(capsys, tmp_path) -> N
                        "--output", str(target))  # fmt: skip
     assert code != 0
     assert target.read_text() == "precious"
+
+
+def test_profiling_leaves_stderr_to_cnnstat():
+    # Kineto logs each profiler start and stop (and a failed GPU count without a GPU) to
+    # stderr from C++; only cnnstat's own lines may reach the user
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnstat", "profile", "lenet5", "--iters", "5", "--warmup", "1",
+         "--format", "json"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "profiler_start" not in done.stderr and "USDT" not in done.stderr
