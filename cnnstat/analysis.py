@@ -575,16 +575,18 @@ def _forward_error(
         return InputTooSmallError(
             f"input {size} is too small for {name}: the spatial size collapses{where}: {text}"
         )
-    hint = ""
+    hint, fields = "", ()
     if "indices" in text and "Long" in text:
-        hint = " (token ids need an integer input: --input-dtype long, input_dtype=torch.long)"
+        hint, fields = " (token ids need an integer input: input_dtype long)", ("input_dtype",)
     elif "more than 1 value per channel when training" in text:
-        hint = " (training-mode BatchNorm needs a batch: raise --batch-size)"
+        hint, fields = " (training-mode BatchNorm needs a batch: raise batch_size)", ("batch_size",)
     elif "missing" in text and "required positional argument" in text:
-        hint = " (give one size per input: --input-size 3x224x224,3x224x224)"
+        hint, fields = " (give input_size one shape per input)", ("input_size",)
     # a shortcut's refusal carries the real kernel's text, so it reads as the kernel's error
     kind = "RuntimeError" if isinstance(exc, KernelRejectedError) else type(exc).__name__
-    return ForwardError(f"{name} forward failed{where} on input {size}: {kind}: {text}{hint}")
+    return ForwardError(
+        f"{name} forward failed{where} on input {size}: {kind}: {text}{hint}", fields=fields
+    )
 
 
 # --- records -------------------------------------------------------------------

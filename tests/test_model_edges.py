@@ -382,7 +382,7 @@ def test_train_on_the_command_line(capsys):
 
 
 def test_train_mode_batch_norm_with_one_value_per_channel_asks_for_a_batch():
-    with pytest.raises(ForwardError, match="--batch-size"):
+    with pytest.raises(ForwardError, match="raise batch_size"):
         cnnstat.analyze(TrainOnlyHead(), (8,), batch_size=1, train=True)
 
 

@@ -77,7 +77,8 @@ FLAGS = {
     "batch_size": "--batch-size", "bottleneck": "--bottleneck", "budget_mode": "--mode",
     "compile": "--compile", "device": "--device", "dilation": "--dilation", "dtype": "--dtype",
     "filters": "--filters", "freeze": "--freeze", "freeze_ratio": "--freeze-ratio",
-    "groups": "--groups", "input_shape": "--input", "input_size": "--input-size",
+    "groups": "--groups", "input_dtype": "--input-dtype", "input_shape": "--input",
+    "input_size": "--input-size",
     "iters": "--iters", "kernel": "--kernel", "min_time_s": "--min-time", "models": "--models",
     "num_classes": "--num-classes", "optimizer": "--optimizer", "padding": "--padding",
     "stride": "--stride", "threads": "--threads", "warmup": "--warmup",
@@ -86,13 +87,17 @@ FLAGS = {
 
 def as_flags(exc: CnnstatError) -> str:
     """The error's message with each argument it names written as its flag: a library
-    ``freeze_ratio must be in (0, 1]`` reads ``--freeze-ratio must be in (0, 1]`` here."""
+    ``freeze_ratio must be in (0, 1]`` reads ``--freeze-ratio must be in (0, 1]`` here.
+
+    The last mention is the library's own: a message may quote a model's error first."""
     import re
 
     text = str(exc)
     for name in getattr(exc, "fields", ()):
-        if name in FLAGS:
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", FLAGS[name], text, count=1)
+        mentions = list(re.finditer(rf"(?<![\w-]){re.escape(name)}(?!\w)", text))
+        if name in FLAGS and mentions:
+            last = mentions[-1]
+            text = text[: last.start()] + FLAGS[name] + text[last.end() :]
     return text
 
 
