@@ -512,9 +512,10 @@ def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
         ceiling = ceiling_cell(r)
         err = r.memory_error
         estimate = (
-            f"{human_bytes(r.estimated_memory_bytes)} ({err:+.0%})"
-            if r.estimated_memory_bytes and err is not None
-            else "—"
+            "—"
+            if not r.estimated_memory_bytes
+            else human_bytes(r.estimated_memory_bytes)
+            + (f" ({err:+.0%})" if err is not None else "")
         )
         rows.append([
             r.model, r.device, str(r.batch_size), r.mode,
@@ -603,7 +604,8 @@ def bench_footer(run: BenchRun) -> list[str]:
         "the JSON as warmup_peak_memory_bytes): on CUDA max_memory_allocated, with the "
         "allocator's reserve, on CPU the resident-set growth since the cell began. The "
         "estimate is the memory model's peak for the same phase: inference (forward) or "
-        "train_step (forward + backward, gradients starting as None, no optimizer).",
+        "train_step (forward + backward, gradients starting as None, no optimizer); its error "
+        "is shown on CUDA only (resident-set growth also holds pages no tensor asked for).",
         "% ceiling: achieved FLOP/s over a matmul measured in the math mode the convolutions and "
         "matmuls ran in (fp32, tf32, bf16, fp16); compute/memory: whether the counted FLOPs at "
         "that ceiling take longer than the estimated bytes moved (params, activations written "

@@ -155,8 +155,12 @@ class BenchResult:
 
     @property
     def memory_error(self) -> float | None:
-        """(measured - estimated) / estimated."""
-        if not self.peak_memory_bytes or not self.estimated_memory_bytes:
+        """(measured - estimated) / estimated, on CUDA only.
+
+        On CPU the measured figure is resident-set growth: pages of the allocator, thread
+        pools and libraries, not the tensor bytes the estimate counts, so no error is given.
+        """
+        if self.device != "cuda" or not self.peak_memory_bytes or not self.estimated_memory_bytes:
             return None
         return (self.peak_memory_bytes - self.estimated_memory_bytes) / self.estimated_memory_bytes
 

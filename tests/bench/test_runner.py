@@ -289,3 +289,15 @@ def test_csv_rows_carry_each_phase_statistics_in_ms():
     assert frame["backward_p90_ms"][1] == pytest.approx(train.backward_stats.p90)
     assert list(frame["forward_samples"]) == [2, 2] and list(frame["backward_samples"]) == [0, 2]
     assert frame["backward_median_ms"].isna()[0]  # a forward cell has no backward
+
+
+def test_memory_error_only_where_the_measurement_counts_tensor_bytes():
+    def cell(device: str) -> BenchResult:
+        return BenchResult(
+            model="m", device=device, batch_size=1, mode="forward", dtype="fp32",
+            channels_last=False, compiled=False, threads=1,
+            peak_memory_bytes=1_200, estimated_memory_bytes=1_000,
+        )  # fmt: skip
+
+    assert cell("cuda").memory_error == pytest.approx((1_200 - 1_000) / 1_000)  # +20%
+    assert cell("cpu").memory_error is None  # resident-set growth is not tensor bytes
