@@ -309,17 +309,21 @@ def _search(peak_of: Callable[[int], int], budget: int, name: str, phase: str,
             limit: int = 1 << 24) -> int:
     """The largest batch whose predicted peak fits ``budget``.
 
-    Peaks grow almost linearly with the batch, so the line through batches 1 and 2
-    gives a first guess; steps that double from it bracket the answer, and bisection
-    finishes it. Every answer is checked by a simulation, so non-linear models
-    (allocator rounding) still get the exact largest batch that fits.
+    Peaks grow almost linearly with the batch, but not from batch 1 (fixed costs such
+    as workspaces weigh most there), so secant steps refine the guess: each fits a line
+    through the last two simulated batches. From the guess, steps that double bracket
+    the answer and bisection finishes it: every answer is checked by a simulation, so
+    non-linear models (allocator rounding) still get the exact largest batch that fits.
     """
     cache: dict[int, int] = {}
 
-    def fits(b: int) -> bool:
+    def peak(b: int) -> int:
         if b not in cache:
             cache[b] = peak_of(b)
-        return cache[b] <= budget
+        return cache[b]
+
+    def fits(b: int) -> bool:
+        return peak(b) <= budget
 
     if not fits(1):
         raise InvalidInputError(
@@ -327,25 +331,21 @@ def _search(peak_of: Callable[[int], int], budget: int, name: str, phase: str,
             f"{cache[1]:,} bytes > budget {budget:,} bytes)")
     if not fits(2):
         return 1
-    slope = max(cache[2] - cache[1], 1)
-    guess = max(2, min(limit, 1 + (budget - cache[1]) // slope))
-    step = max(1, guess // 64)
+    guess = _secant_guess(peak, budget, limit)
     if fits(guess):
-        lo, hi = guess, guess + step
-        while hi <= limit and fits(hi):
-            lo, step = hi, step * 2
-            hi = lo + step
-        if hi > limit:
-            if fits(limit):
-                raise InvalidInputError(
-                    f"{name} fits the budget ({budget:,} bytes) at the search's limit of "
-                    f"{limit:,} samples per batch and beyond; give a smaller budget")
-            hi = limit
+        lo, step = guess, 1
+        while lo < limit and fits(min(lo + step, limit)):
+            lo, step = min(lo + step, limit), step * 2
+        if lo == limit:
+            raise InvalidInputError(
+                f"{name} fits the budget ({budget:,} bytes) at the search's limit of "
+                f"{limit:,} samples per batch and beyond; give a smaller budget")
+        hi = min(lo + step, limit)
     else:
-        lo, hi = max(2, guess - step), guess
-        while not fits(lo):
-            hi, step = lo, step * 2
-            lo = max(2, lo - step)
+        hi, step = guess, 1
+        while not fits(max(2, hi - step)):
+            hi, step = max(2, hi - step), step * 2
+        lo = max(2, hi - step)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fits(mid):
@@ -353,6 +353,21 @@ def _search(peak_of: Callable[[int], int], budget: int, name: str, phase: str,
         else:
             hi = mid
     return lo
+
+
+def _secant_guess(peak: Callable[[int], int], budget: int, limit: int, steps: int = 3) -> int:
+    """Where the line through the last two simulated batches meets ``budget``, refined
+    ``steps`` times; batches 1 and 2 are simulated already and fit."""
+    a, b = 1, 2
+    for _ in range(steps):
+        slope = (peak(b) - peak(a)) / (b - a)
+        if slope <= 0:
+            return b
+        guess = max(2, min(limit, b + int((budget - peak(b)) // slope)))
+        if guess in (a, b):
+            return guess
+        a, b = b, guess
+    return b
 
 
 def max_batch_size(model_or_name: nn.Module | str, budget: int | str, mode: str = "train",
