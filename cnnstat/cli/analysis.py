@@ -29,7 +29,6 @@ from cnnstat.cli.options import (
     ModelArg,
     NumClassesOpt,
     OutputOpt,
-    PrintFormatOpt,
     RealOpt,
     RfOpt,
     StrictOpt,
@@ -146,7 +145,11 @@ def check(
     ] = "formulas,fvcore,published",
     input_size: InputSizeOpt = None,
     limit: Annotated[int, typer.Option(help="Show at most this many disagreeing layers.")] = 20,
-    fmt: PrintFormatOpt = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="table or json. Default: table.", metavar="<format>",
+                     case_sensitive=False, show_default=False),
+    ] = None,
     wide: WideOpt = False,
 ) -> None:
     """Cross-check cnnstat's counts against the closed forms, fvcore and torchvision's published figures.
@@ -164,6 +167,9 @@ def check(
 
       cnnstat check examples/my_models.py:TinyNet --input-size 1x32x32 --against formulas
     """
+    if fmt in (Format.csv, Format.markdown):
+        raise InvalidInputError(f"check writes a table or json, not {fmt.value}")
+
     from cnnstat.crosscheck import Source, cross_check
 
     try:
@@ -183,7 +189,7 @@ def check(
     from cnnstat.render import check_tables
 
     emit(
-        Format.json if fmt is Format.json else Format.table,  # csv and markdown show the table
+        fmt or Format.table,
         None,
         table=lambda console: check_tables(result, console, limit=limit, wide=wide),
         text=lambda f: json.dumps(result.to_dict(), indent=2) + "\n",

@@ -118,7 +118,8 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format. Default: table, or what the --output extension says.",
+        help="table, csv, markdown or json. Default: table, or what the --output extension says.",
+        metavar="<format>",
         case_sensitive=False,
         show_default=False,
     ),
@@ -129,7 +130,8 @@ PrintFormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format. Default: table.",
+        help="table, csv, markdown or json. Default: table.",
+        metavar="<format>",
         case_sensitive=False,
         show_default=False,
     ),

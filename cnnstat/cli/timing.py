@@ -63,7 +63,10 @@ BenchModelsOpt = Annotated[
 BenchDeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, or all (whatever is present).")]
 BenchBatchSizesOpt = Annotated[str, typer.Option(help="Comma-separated batch sizes.")]
 BenchModeOpt = Annotated[
-    BenchMode, typer.Option(help="forward (inference), train (forward + backward), or both.")
+    BenchMode,
+    typer.Option(
+        metavar="<mode>", help="forward (inference), train (forward + backward), or both."
+    ),
 ]
 BenchCompileOpt = Annotated[
     bool, typer.Option("--compile", help="Run the model through torch.compile.")
@@ -72,9 +75,15 @@ BenchItersOpt = Annotated[
     int | None,
     typer.Option(help="Measured iterations. Default: until --min-time.", show_default=False),
 ]
-BenchCudnnBenchmarkOpt = Annotated[
-    bool, typer.Option(help="Let cuDNN pick the fastest algorithms.")
+BenchNoCudnnBenchmarkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cudnn-benchmark",
+        help="Keep cuDNN's default algorithms; by default cuDNN times them and picks the fastest.",
+    ),
 ]
+# the default, still accepted from scripts written when the help showed it
+BenchCudnnBenchmarkOpt = Annotated[bool, typer.Option("--cudnn-benchmark", hidden=True)]
 
 
 @cnnstat_command
@@ -90,7 +99,8 @@ def bench(
     iters: BenchItersOpt = None,
     min_time: MinTimeOpt = 1.0,
     threads: ThreadsOpt = None,
-    cudnn_benchmark: BenchCudnnBenchmarkOpt = True,
+    no_cudnn_benchmark: BenchNoCudnnBenchmarkOpt = False,
+    cudnn_benchmark: BenchCudnnBenchmarkOpt = False,
     input_size: InputSizeOpt = None,
     freeze: FreezeOpt = None,
     freeze_ratio: FreezeRatioOpt = None,
@@ -127,7 +137,7 @@ def bench(
         iters=iters,
         min_time_s=min_time,
         threads=threads,
-        cudnn_benchmark=cudnn_benchmark,
+        cudnn_benchmark=not no_cudnn_benchmark,
         input_size=optional_size(input_size),
         freeze=freeze,
         freeze_ratio=freeze_ratio,

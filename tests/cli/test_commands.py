@@ -285,3 +285,30 @@ def test_library_errors_name_the_argument_in_the_api():
     assert exc.value.fields == ("iters",)
     with pytest.raises(InvalidInputError, match=r"^use either freeze or freeze_ratio, not both$"):
         run_bench(BenchConfig(models=("lenet5",), freeze="f1", freeze_ratio=0.5))
+
+
+@pytest.mark.parametrize(
+    ("flags", "autotune"),
+    [([], True), (["--no-cudnn-benchmark"], False), (["--cudnn-benchmark"], True)],
+)
+def test_cudnn_autotuning_flag_reaches_the_bench_config(capsys, monkeypatch, flags, autotune):
+    import cnnstat.bench
+    from cnnstat.errors import InvalidInputError
+
+    seen = []
+
+    def capture(config, on_cell=None):
+        seen.append(config.cudnn_benchmark)
+        raise InvalidInputError("stop here")
+
+    monkeypatch.setattr(cnnstat.bench, "run_bench", capture)
+    code, _, err = run(capsys, "bench", "lenet5", *flags)
+    assert code == 2 and "stop here" in err
+    assert seen == [autotune]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_check_refuses_a_format_it_cannot_write(capsys, fmt):
+    code, out, err = run(capsys, "check", "lenet5", "--against", "formulas", "--format", fmt)
+    assert_one_line_error(code, err, f"check writes a table or json, not {fmt}")
+    assert out == ""
