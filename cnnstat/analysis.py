@@ -82,14 +82,18 @@ def _prod(shape: tuple[int, ...]) -> int:
 
 def _validate(input_size: tuple[int, ...], batch_size: int, itemsize: int = 4) -> None:
     if batch_size < 1:
-        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+        raise InvalidInputError(
+            f"batch_size must be a positive integer, got {batch_size}", fields=("batch_size",)
+        )
     if batch_size > _MAX_TENSOR_BYTES:
         raise InvalidInputError(
             f"batch size {batch_size} overflows: PyTorch sizes tensors in 64-bit integers "
             f"(at most {_MAX_TENSOR_BYTES:,})"
         )
     if not input_size or any((not isinstance(d, int)) or d < 1 for d in input_size):
-        raise InvalidInputError(f"input size must be positive integers, got {input_size}")
+        raise InvalidInputError(
+            f"input_size must be positive integers, got {input_size}", fields=("input_size",)
+        )
     nbytes = _prod((batch_size, *input_size)) * itemsize
     if nbytes > _MAX_TENSOR_BYTES:
         text = "x".join(map(str, input_size))

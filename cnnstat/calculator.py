@@ -86,7 +86,7 @@ def make_spec(
     p = _expand(padding, n, "padding")
     d = _expand(dilation, n, "dilation")
     for name, values, minimum in (
-        ("input", input_shape, 1),
+        ("input_shape", input_shape, 1),
         ("kernel", k, 1),
         ("stride", s, 1),
         ("dilation", d, 1),
@@ -100,14 +100,20 @@ def make_spec(
     if groups < 1:
         raise InvalidInputError(f"groups must be positive, got {groups}", fields=("groups",))
     if channels % groups:
-        raise InvalidInputError(f"input channels {channels} are not divisible by groups {groups}")
+        raise InvalidInputError(
+            f"input channels {channels} are not divisible by groups {groups}", fields=("groups",)
+        )
     if filters % groups:
-        raise InvalidInputError(f"filters {filters} is not divisible by groups {groups}")
+        raise InvalidInputError(
+            f"filters {filters} is not divisible by groups {groups}", fields=("groups",)
+        )
     for axis, (length, kk, pp, dd) in enumerate(zip(spatial, k, p, d, strict=True)):
         span = dd * (kk - 1) + 1
         if span > length + 2 * pp:
             raise InvalidInputError(
-                f"kernel spans {span} on axis {axis} but the padded input is only {length + 2 * pp}"
+                f"kernel spans {span} along spatial axis {axis + 1} but the padded input is only "
+                f"{length + 2 * pp} long",
+                fields=("kernel",),
             )
     return ConvSpec(spatial, channels, filters, k, s, p, d, groups)
 
@@ -179,6 +185,12 @@ def layer_costs(
             f"spec must be a ConvSpec from make_spec(...), not {type(spec).__name__}",
             fields=("spec",),
         )
+    checked = make_spec(
+        (*spec.spatial, spec.in_channels), spec.filters, spec.kernel, spec.stride, spec.padding,
+        spec.dilation, spec.groups,
+    )  # fmt: skip
+    if checked != spec:
+        raise InvalidInputError("spec is not what make_spec(...) makes of its own values")
     rows = [conv_cost(spec)]
     if bottleneck is not None:
         rows.append(bottleneck_cost(spec, bottleneck))

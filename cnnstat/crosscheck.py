@@ -140,11 +140,15 @@ class _Fvcore:
 
 
 def _run_fvcore(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype) -> _Fvcore:
+    import warnings
+
     try:
-        from fvcore.nn import FlopCountAnalysis, parameter_count
+        with warnings.catch_warnings():
+            # fvcore scripts its focal loss on import: torch's deprecation of jit.script
+            warnings.simplefilter("ignore", FutureWarning)
+            from fvcore.nn import FlopCountAnalysis, parameter_count
     except ImportError as exc:  # pragma: no cover - fvcore is a dependency
         raise RuntimeError("fvcore is not installed (pip install fvcore)") from exc
-    import warnings
 
     x = torch.zeros(shape, dtype=dtype)
     with warnings.catch_warnings():

@@ -73,3 +73,13 @@ def test_bad_api_arguments_are_typed_errors_naming_the_argument():
         cnnstat.compare("")
     with pytest.raises(InvalidInputError, match="spec must be a ConvSpec"):
         cnnstat.calculator.layer_costs("227x227x3")
+    from cnnstat.calculator import ConvSpec
+
+    hand_built = ConvSpec((28, 28), 8, 4, (3, 3), stride=(0, 0), padding=(0, 0), dilation=(1, 1))
+    with pytest.raises(InvalidInputError, match=r"stride values must be positive"):
+        cnnstat.calculator.layer_costs(hand_built)
+    with pytest.raises(InvalidInputError, match="input_size takes a shape as a tuple of ints"):
+        cnnstat.memory("lenet5", input_size="1x32x32")
+    for budget in (-1, 0, float("nan")):
+        with pytest.raises(InvalidInputError, match="budget must be positive"):
+            cnnstat.memory("lenet5", budget=budget)

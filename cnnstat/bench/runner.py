@@ -252,7 +252,7 @@ def validate_options(config: BenchConfig, devices: tuple[str, ...]) -> None:
     if config.dtype not in DTYPES:
         raise InvalidInputError(f"unknown dtype '{config.dtype}'; choose fp32, fp16 or bf16")
     if any(b < 1 for b in config.batch_sizes):
-        raise InvalidInputError("batch sizes must be positive integers")
+        raise InvalidInputError("batch_sizes must be positive integers", fields=("batch_sizes",))
     if config.iters is not None and config.iters < 1:
         raise InvalidInputError("iters must be positive", fields=("iters",))
     if config.warmup is not None and config.warmup < 0:

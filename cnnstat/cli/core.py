@@ -74,7 +74,8 @@ def error(message: str) -> None:
 
 # The library's argument names, as this command line spells them.
 FLAGS = {
-    "batch_size": "--batch-size", "bottleneck": "--bottleneck", "budget_mode": "--mode",
+    "batch_size": "--batch-size", "batch_sizes": "--batch-sizes", "bottleneck": "--bottleneck",
+    "budget": "--budget", "budget_mode": "--mode",
     "compile": "--compile", "device": "--device", "dilation": "--dilation", "dtype": "--dtype",
     "filters": "--filters", "freeze": "--freeze", "freeze_ratio": "--freeze-ratio",
     "groups": "--groups", "input_dtype": "--input-dtype", "input_shape": "--input",

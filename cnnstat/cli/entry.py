@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     except UsageFailure as exc:  # missing argument, bad option value: one line
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        error(f"{exc.format_message()}{hint}")  # type: ignore[attr-defined]
+        # pydantic-style "Value error, " that some click versions put before the reason
+        message = exc.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+        error(f"{message}{hint}")
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except Exception as exc:
         _internal_error(exc)

@@ -43,7 +43,9 @@ DeviceOpt = Annotated[
 OptimizerOpt = Annotated[
     OptimizerName | None,
     typer.Option(
-        help="Also predict a steady training step with this optimizer's state.",
+        help="Also predict a steady training step with this optimizer's state: sgd, "
+        "sgd-momentum, adam or adamw.",
+        metavar="<optimizer>",
         show_default=False,
     ),
 ]
@@ -165,7 +167,10 @@ def _budget(
         raise InvalidInputError("--verify checks a --budget search; give --budget too")
     from cnnstat.memory import parse_bytes
 
-    budget_bytes = parse_bytes(budget) if budget is not None else None
+    try:
+        budget_bytes = parse_bytes(budget) if budget is not None else None
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"--budget: {exc}") from None
     if verify:
         from cnnstat.memory.verify import check_device
 

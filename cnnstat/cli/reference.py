@@ -24,7 +24,9 @@ def models(
     source: Annotated[
         ModelSource,
         typer.Option(
-            help="builtin = torchvision + classics; timm lists timm's models (needs timm)."
+            help="builtin (torchvision + classic), torchvision, classic, or timm (lists "
+            "timm's models; needs timm).",
+            metavar="<source>",
         ),
     ] = ModelSource.builtin,
     fmt: PrintFormatOpt = None,

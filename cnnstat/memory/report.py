@@ -211,13 +211,21 @@ def memory(
     if bad:
         raise InvalidInputError(f"unknown phase {bad[0]!r}; choose from {', '.join(PHASES)}")
     if batch_size < 1:
-        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+        raise InvalidInputError(
+            f"batch_size must be a positive integer, got {batch_size}", fields=("batch_size",))
+    if isinstance(input_size, str):
+        raise InvalidInputError(
+            f"input_size takes a shape as a tuple of ints, like (3, 224, 224), not {input_size!r}",
+            fields=("input_size",))
     name, build, size = _resolve(model_or_name, input_size)
     if not size or any((not isinstance(d, int)) or d < 1 for d in size):
-        raise InvalidInputError(f"input size must be positive integers, got {size}")
+        raise InvalidInputError(
+            f"input_size must be positive integers, got {size}", fields=("input_size",))
     model, frozen = _prepared(build, size, batch_size, name, isinstance(model_or_name, nn.Module),
                               num_classes, freeze, freeze_ratio)  # fmt: skip
     budget_bytes = parse_bytes(budget) if isinstance(budget, str) else budget
+    if budget_bytes is not None and not budget_bytes > 0:  # also NaN
+        raise InvalidInputError(f"budget must be positive, got {budget!r}", fields=("budget",))
     mode_phase = _budget_phase(budget_mode, optimizer) if budget_bytes is not None else None
     if mode_phase is not None and mode_phase not in phases:
         phases = (*phases, mode_phase)

@@ -155,7 +155,9 @@ def _checked_config(
     if device not in ("cpu", "cuda"):
         raise InvalidInputError(f"unknown device '{device}'; choose cpu or cuda")
     if batch_size < 1:
-        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size}")
+        raise InvalidInputError(
+            f"batch_size must be a positive integer, got {batch_size}", fields=("batch_size",)
+        )
     if depth is not None and depth < 0:
         raise InvalidInputError(f"depth must be >= 0, got {depth}")
     if ceilings is not None and not all(c > 0 for c in ceilings):

@@ -268,6 +268,13 @@ def test_error_text_in_brackets_is_shown_as_written(capsys, text):
          "--filters must be positive"),
         (["memory", "lenet5", "--dtype", "bf16", "--device", "cpu"],
          "autocast (--dtype bf16/fp16) is modelled for --device cuda only"),
+        (["memory", "lenet5", "--budget", "0GiB"], "--budget: memory size must be positive"),
+        (["bench", "lenet5", "--batch-sizes", "0"], "--batch-sizes must be positive integers"),
+        (["conv", "--input", "28x28x8", "--filters", "4", "--kernel", "3", "--groups", "3"],
+         "input channels 8 are not divisible by --groups 3"),
+        (["conv", "--input", "28x28x8", "--filters", "4", "--kernel", "30"],
+         "--kernel spans 30 along spatial axis 1 but the padded input is only 28 long"),
+        (["models", "--format", "xml"], "'xml' is not one of 'table', 'csv', 'markdown', 'json'"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v[:2]),
 )
@@ -312,3 +319,19 @@ def test_check_refuses_a_format_it_cannot_write(capsys, fmt):
     code, out, err = run(capsys, "check", "lenet5", "--against", "formulas", "--format", fmt)
     assert_one_line_error(code, err, f"check writes a table or json, not {fmt}")
     assert out == ""
+
+
+def test_a_bad_choice_reads_without_a_validator_prefix(capsys):
+    code, _, err = run(capsys, "models", "--format", "xml")
+    assert_one_line_error(code, err)
+    assert "Value error" not in err
+
+
+def test_check_against_fvcore_prints_no_deprecation_chatter():
+    # fvcore scripts a loss on import; torch warns that jit.script is deprecated
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnstat", "check", "lenet5", "--against", "fvcore"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
