@@ -491,13 +491,15 @@ def format_ms(t: TimingStats | None) -> str:
 
 def bench_columns(run: BenchRun) -> tuple[list[Column], list[list[Cell]]]:
     """The ``cnnstat bench`` table's columns, by priority, and rows."""
+    # the estimate's error is given on CUDA only (see BenchResult.memory_error)
+    estimate = "Estimate (err)" if any(r.device == "cuda" for r in run.results) else "Estimate"
     columns = [
         Column("Model"), Column("Device", drop=4), Column("Batch", "right"), Column("Mode"),
         Column("Forward ms", "right", drop=1), Column("Backward ms", "right", drop=2),
         Column("Total ms", "right"), Column("img/s", "right", drop=9),
         Column("FLOP/s", "right", drop=6), Column("% ceiling", "right", drop=7),
         Column("Bound", drop=10), Column("Peak mem", "right", drop=5),
-        Column("Estimate (err)", "right", drop=8), Column("Note", wrap=True, min_width=16, drop=3),
+        Column(estimate, "right", drop=8), Column("Note", wrap=True, min_width=16, drop=3),
     ]  # fmt: skip
     rows: list[list[Cell]] = []
     for r in run.results:

@@ -284,3 +284,12 @@ def test_a_text_file_keeps_every_column():
     text = summary_text(cnnstat.analyze("alexnet"), Format.table, width=80)
     assert {"Kernel", "Output shape", "FLOPs", "Act. mem", "k11 s4 p2"} <= table_cells(text)
     assert "Not shown" not in text
+
+
+def test_bench_estimate_header_promises_an_error_only_where_one_is_given(lenet5_bench):
+    from dataclasses import replace
+
+    headers = [c.header for c in render.bench_columns(lenet5_bench)[0]]
+    assert "Estimate" in headers and "Estimate (err)" not in headers  # CPU cells only
+    on_cuda = replace(lenet5_bench, results=[replace(lenet5_bench.results[0], device="cuda")])
+    assert "Estimate (err)" in [c.header for c in render.bench_columns(on_cuda)[0]]
