@@ -15,19 +15,12 @@ from pathlib import Path
 import pytest
 
 from cnnstat import export
-from cnnstat.cli import main
 from cnnstat.errors import ExportError
+from tests.cli.helpers import run
 from tests.expected import LENET5_PARAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "custom_models.py"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def cli(*args: str, shell: str | None = None, env: dict[str, str] | None = None, cwd=None):

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 import cnnstat
-from cnnstat.cli import main
 from cnnstat.errors import ForwardError, InvalidInputError
 from cnnstat.facts import VGG16_LECTURE
+from tests.cli.helpers import run
 from tests.expected import published_params
 
 
@@ -202,13 +202,6 @@ def edge_model(name: str) -> nn.Module:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)()
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -12,16 +12,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import cnnstat
-from cnnstat.cli import main
 from cnnstat.errors import ForwardError, UserCodeError
+from tests.cli.helpers import run
 from tests.expected import LENET5_PARAMS
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def one_line_error(code: int, err: str) -> str:

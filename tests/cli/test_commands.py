@@ -8,27 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cnnstat.cli import main
+from tests.cli.helpers import assert_one_line_error, run
 from tests.expected import LENET5_PARAMS
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "custom_models.py"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0]
 
 
 def test_summary_table(capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnnstat.plots import png_size
-from tests.cli.test_commands import assert_one_line_error, run
+from tests.cli.helpers import assert_one_line_error, run
 from tests.expected import LENET5_PARAMS
 
 MiB = 1 << 20

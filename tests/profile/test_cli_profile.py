@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cnnstat.cli import main
+from tests.cli.helpers import run
 
 MODELS = Path(__file__).parent / "tiny_models.py"
 TINY = f"{MODELS}:TinyConv"
@@ -25,13 +25,6 @@ def fixed_ceilings(monkeypatch):
 
     monkeypatch.setattr(ceiling, "matmul_ceiling", lambda *a, **k: 1e11)
     monkeypatch.setattr(ceiling, "copy_bandwidth", lambda *a, **k: 1e10)
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
