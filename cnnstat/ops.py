@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from math import prod
 from typing import Any
 
 import torch
 
+from cnnstat.enums import Word
 from cnnstat.formulas import conv_macs, conv_transpose_macs
 
 aten = torch.ops.aten
@@ -49,7 +49,7 @@ class OpCost:
     flops: int = 0
 
 
-class OpKind(StrEnum):
+class OpKind(Word):
     """What an op is, declared by the rule that costs it; other modules ask :func:`kind_of`."""
 
     conv = "conv"  # convolutions: MACs

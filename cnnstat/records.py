@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from cnnstat.enums import Word
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,15 +16,12 @@ if TYPE_CHECKING:
 Shape = tuple[int, ...]
 
 
-class CheckStatus(str, Enum):
+class CheckStatus(Word):
     """A layer's closed-form verdict: agrees, disagrees, or has no formula to judge it by."""
 
     ok = "ok"
     mismatch = "mismatch"
     not_applicable = "n/a"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import cnnstat
 
 LAYERS = [
-    {"errors", "formulas", "dtypes", "facts", "resources", "usercode", "__version__"},
+    {"errors", "enums", "formulas", "dtypes", "facts", "resources", "usercode", "__version__"},
     {"classics"},
     {"ops", "zoo", "transfer", "calculator"},
     {"trackers", "counter"},

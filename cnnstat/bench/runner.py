@@ -31,6 +31,7 @@ from cnnstat.bench.setup import random_input, ready_model, timed_step
 from cnnstat.bench.stats import TimingStats, summarize
 from cnnstat.bench.timers import CpuTimer, CudaTimer
 from cnnstat.dtypes import torch_dtype
+from cnnstat.enums import Word
 from cnnstat.errors import CnnstatError, InvalidInputError
 
 
@@ -44,15 +45,12 @@ class Mode(str, Enum):
 DTYPES = ("fp32", "fp16", "bf16")
 
 
-class BenchStatus(str, Enum):
+class BenchStatus(Word):
     """How a cell ended: measured, out of memory, or failed otherwise."""
 
     ok = "ok"
     oom = "oom"
     error = "error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:
